@@ -1,0 +1,101 @@
+"""Atomic file writes: a file is either the old version or the complete new one, never half."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on success it replaces ``path`` atomically.
+
+    The temporary file lives in the target's own directory (a rename across filesystems is not
+    atomic), is flushed and fsync'ed before :func:`os.replace`, and is removed if anything fails.
+
+    Args:
+        path: The final file.
+        mode: ``"wb"`` or ``"w"`` (text, UTF-8).
+
+    Yields:
+        The open temporary file.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError("atomic_open supports mode 'wb' or 'w'")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        tmp = None
+        _fsync_dir(target.parent)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); silently skipped where unsupported."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically.
+
+    Args:
+        path: Destination file.
+        data: The complete content.
+    """
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically.
+
+    Args:
+        path: Destination file.
+        text: The complete content.
+    """
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
+    """Serialize ``obj`` as JSON and write it atomically.
+
+    Args:
+        path: Destination file.
+        obj: A JSON-serializable object.
+        indent: JSON indentation.
+    """
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+
+
+def atomic_write_with(path: str | os.PathLike, writer: Callable[[IO], None], mode: str = "wb") -> None:
+    """Let ``writer`` fill a temporary file that then atomically replaces ``path``.
+
+    Args:
+        path: Destination file.
+        writer: Called with the open temporary file (e.g. ``fig.savefig`` or ``np.savez``).
+        mode: ``"wb"`` or ``"w"``.
+    """
+    with atomic_open(path, mode) as fh:
+        writer(fh)

@@ -1,0 +1,28 @@
+"""Helpers for 'unknown name' messages that list close matches."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def unknown_name_message(kind: str, name: str, valid: Iterable[str], limit: int = 20) -> str:
+    """Build a message for an unknown ``name`` of some ``kind``.
+
+    Args:
+        kind: What the name names, e.g. ``"model"`` or ``"layer"``.
+        name: The name that was asked for.
+        valid: Every valid name.
+        limit: How many valid names to list at most.
+
+    Returns:
+        A one-line message with the close matches (if any) and the valid names.
+    """
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+    msg = f"unknown {kind} {name!r}"
+    if close:
+        msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
+    shown = ", ".join(valid[:limit]) + (f", ... ({len(valid)} in all)" if len(valid) > limit else "")
+    msg += f" Valid {kind}s: {shown}" if valid else f" (no {kind}s are available)"
+    return msg
