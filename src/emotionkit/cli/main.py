@@ -58,6 +58,8 @@ def _register_commands() -> None:
 
 
 # Command modules, each owning one command or group. Listed here so main.py is the index.
-_OPTIONAL_COMMANDS: list[tuple[str, list[str]]] = []
+_OPTIONAL_COMMANDS: list[tuple[str, list[str]]] = [
+    ("models", ["models"]),
+]
 
 _register_commands()

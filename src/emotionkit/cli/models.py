@@ -1,0 +1,102 @@
+"""``emotionkit models``: list the zoo, describe a model, print its Keras-style summary."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def _parse_settings(settings: tuple[str, ...]) -> dict:
+    """Turn ``key=value`` strings into a dict; values are read as JSON when they parse."""
+    config = {}
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        config[key.strip()] = value
+    return config
+
+
+@click.group()
+def models() -> None:
+    """List, describe and summarise the models of the zoo."""
+
+
+@models.command("list")
+@click.option("--pattern", default=None, help="Shell-style name filter, e.g. 'hw1*' or '*-cnn'.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_models(pattern: str | None, as_json: bool) -> None:
+    """List the registered models with their parameter counts (Keras counting)."""
+    from ..models import ModelZoo
+
+    rows = []
+    for name in ModelZoo.list(pattern):
+        info = ModelZoo.info(name)
+        rows.append({k: info[k] for k in ("name", "params", "trainable_params", "family",
+                                          "origin", "description")})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"No model matches {pattern!r}.")
+        return
+    table = [("NAME", "PARAMS", "ORIGIN", "DESCRIPTION")] + [
+        (r["name"], f"{r['params']:,}", r["origin"], r["description"]) for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+
+
+@models.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def info(name: str, as_json: bool) -> None:
+    """Describe model NAME: origin, parameters, options and default training recipe."""
+    from ..models import ModelZoo
+
+    data = ModelZoo.info(name)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"{data['name']}: {data['description']}")
+    click.echo(f"  origin:      {data['origin']}")
+    click.echo(f"  family:      {data['family']}" + (f" ({', '.join(data['tags'])})"
+                                                      if data["tags"] else ""))
+    click.echo(f"  input:       {tuple(data['input_size'])} -> {data['num_classes']} logits")
+    click.echo(f"  parameters:  {data['params']:,} ({data['trainable_params']:,} trainable, "
+               f"{data['non_trainable_params']:,} non-trainable)")
+    if data["reported_params"]:
+        click.echo(f"  reported:    {data['reported_params']['total']:,} in the source report")
+    if data["regularization"]:
+        reg = ", ".join(f"{k}={v:g}" for k, v in data["regularization"].items())
+        click.echo(f"  regularize:  {reg}")
+    options = ", ".join(f"{k}={json.dumps(v)}" for k, v in data["config"].items())
+    click.echo(f"  options:     {options}")
+    click.echo("  recipe:      " + ", ".join(f"{k}={v}" for k, v in data["recipe"].items()))
+
+
+@models.command()
+@click.argument("name")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Model option, e.g. --set width=0.5 --set 'blocks=[1,1,1,1]'. Repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
+def summary(name: str, settings: tuple[str, ...], as_json: bool) -> None:
+    """Keras-style table of model NAME: layer names (usable as explainer layers), output shapes,
+    parameters (BatchNorm running statistics as non-trainable) and multiply-accumulates."""
+    from ..models import ModelZoo
+    from ..models import summary as summarize
+
+    model = ModelZoo.create(name, **_parse_settings(settings))
+    result = summarize(model)
+    if as_json:
+        out = result.to_dict()
+        out["config"] = model.emotionkit_config
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo(result.to_text())
