@@ -42,6 +42,7 @@ modules.
 from __future__ import annotations
 
 import math as _m
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -411,7 +412,9 @@ def analyze(model: nn.Module, input_shape: Sequence[int] = (1, 1, 48, 48)) -> Co
             if leaf or next(module.parameters(recurse=False), None) is not None:
                 handles.append(module.register_forward_hook(hook))
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch's own note on even kernels with padding='same' says nothing about the counts
+            warnings.filterwarnings("ignore", message="Using padding='same'")
             try:
                 model(torch.zeros(shape, dtype=dtype, device=device))
             except (RuntimeError, ValueError, TypeError, IndexError) as exc:
