@@ -63,7 +63,9 @@ def as_tensor(
             arr = arr.astype(np.float64)
         elif arr.dtype == np.float16:
             arr = arr.astype(np.float32)
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        if not (arr.flags.c_contiguous and arr.flags.writeable):
+            arr = arr.copy(order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
+        t = torch.from_numpy(arr)
     if t.is_complex():
         raise ConfigError(f"{name} must be real-valued; got dtype {t.dtype}")
     if dtype is not None or device is not None:
