@@ -18,6 +18,7 @@ import fnmatch
 import inspect
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -84,6 +85,7 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _COUNT_CACHE: dict[str, dict[str, int]] = {}
 
 
@@ -98,13 +100,18 @@ def register_model(info: ModelInfo, name: str | None = None) -> Callable:
         The decorator, which returns the builder unchanged.
 
     Raises:
-        ConfigError: If the name is already registered or a builder argument has no default.
+        ConfigError: If the name is invalid or already registered, or a builder argument has no
+            default.
     """
     if not isinstance(info, ModelInfo):
         raise TypeError("register_model() takes a ModelInfo; use @register_model(ModelInfo(...))")
 
     def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         model_name = name or fn.__name__.replace("_", "-")
+        if not _NAME_RE.fullmatch(model_name):
+            raise ConfigError(
+                f"invalid model name {model_name!r}: use lower-case letters, digits, '.', '-', '_'"
+            )
         if model_name in _REGISTRY:
             raise ConfigError(f"model {model_name!r} is already registered")
         defaults = {}
@@ -220,6 +227,10 @@ class ModelZoo:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(seed))
                 model = entry.builder(**resolved)
+        if not isinstance(model, nn.Module):
+            raise TypeError(
+                f"builder of {name!r} returned {type(model).__name__}, not a torch.nn.Module"
+            )
         model.emotionkit_name = name
         model.emotionkit_config = json.loads(json.dumps(resolved))
         return model
