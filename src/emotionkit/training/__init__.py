@@ -1,0 +1,33 @@
+"""emotionkit.training: the Trainer, callbacks, safe checkpoints, ensembles and torchrun support.
+
+::
+
+    from emotionkit.training import Trainer, load
+    trainer = Trainer(model, epochs=30, scheduler="cosine", out_dir="runs/compact")
+    history = trainer.fit(data.split("Training"), data.split("PublicTest"))
+    model = load("runs/compact/model.safetensors")
+"""
+
+from .callbacks import Callback, EarlyStopping, LambdaCallback
+from .checkpoint import load, read_checkpoint, save
+from .ensemble import Ensemble, train_ensemble
+from .history import History
+from .precision import Precision, resolve_channels_last, resolve_precision
+from .trainer import Trainer, TrainingInterrupted
+
+__all__ = [
+    "Trainer",
+    "TrainingInterrupted",
+    "History",
+    "Callback",
+    "EarlyStopping",
+    "LambdaCallback",
+    "save",
+    "load",
+    "read_checkpoint",
+    "Ensemble",
+    "train_ensemble",
+    "Precision",
+    "resolve_precision",
+    "resolve_channels_last",
+]
