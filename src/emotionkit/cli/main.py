@@ -59,7 +59,9 @@ def _register_commands() -> None:
 
 # Command modules, each owning one command or group. Listed here so main.py is the index.
 _OPTIONAL_COMMANDS: list[tuple[str, list[str]]] = [
+    ("train", ["train"]),
     ("models", ["models"]),
+    ("math", ["math_group"]),
 ]
 
 _register_commands()

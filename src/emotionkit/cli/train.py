@@ -1,0 +1,197 @@
+"""``emotionkit train``: train a zoo model on a dataset and write a run directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+TRAINER_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128,
+                    "epochs": 10, "scheduler": "none", "augment": None, "label_smoothing": 0.0}
+
+
+def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
+    """``--set key=value`` options -> dict; values are JSON when they parse, else strings."""
+    config: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not key.isidentifier():
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--set'")
+        try:
+            config[key] = json.loads(raw)
+        except ValueError:
+            config[key] = raw
+    return config
+
+
+def _parse_val_split(value: str) -> str | float | None:
+    low = value.strip().lower()
+    if low in ("none", "no", "off"):
+        return None
+    try:
+        fraction = float(value)
+    except ValueError:
+        return value.strip()
+    if not 0.0 < fraction < 1.0:
+        raise click.BadParameter(f"a fraction must be in (0, 1), got {value}",
+                                 param_hint="'--val-split'")
+    return fraction
+
+
+def _split_data(ds: Any, val_split: str | float | None, seed: int) -> tuple[Any, Any]:
+    """(train, val) from a dataset and the --val-split choice."""
+    from ..errors import UnknownNameError
+
+    names = ds.split_names
+    train = ds.split("Training") if "Training" in names else ds
+    if val_split == "auto":
+        val_split = "PublicTest" if "PublicTest" in names else 0.1
+    if val_split is None:
+        return train, None
+    if isinstance(val_split, float):
+        return train.stratified_split(val_split, seed=seed)
+    try:
+        val = ds.split(val_split)
+    except UnknownNameError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--val-split'") from None
+    if val.split_names == train.split_names:
+        raise click.BadParameter(f"validation split {val_split!r} is the training split; use "
+                                 "a fraction such as 0.1", param_hint="'--val-split'")
+    return train, val
+
+
+@click.command()
+@click.option("--data", "data_path", required=True, help="Dataset: a FER2013 CSV, folder, .npz "
+              "or synthetic[:N].")
+@click.option("--model", "model_name", required=True, help="Zoo model name (see `emotionkit "
+              "models list`).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs [model recipe, else 10].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Batch size per process [recipe, else 128].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Learning rate [recipe, else 1e-3].")
+@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default=None,
+              help="Optimizer [recipe, else adam].")
+@click.option("--scheduler", type=click.Choice(["none", "cosine", "onecycle", "plateau"]),
+              default=None, help="Learning-rate schedule [recipe, else none].")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+              help="Weight decay [recipe, else 0].")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Label smoothing [recipe, else 0].")
+@click.option("--augment", default=None, help="Augmentation preset or spec, or 'none' "
+              "[recipe, else none].")
+@click.option("--early-stopping", type=click.IntRange(min=1), default=None,
+              help="Stop after this many epochs without validation improvement.")
+@click.option("--val-split", default="auto", show_default=True,
+              help="Validation data: a split name (PublicTest), a fraction of Training (0.1), "
+              "or none. auto = PublicTest if present, else 0.1.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
+              show_default=True, help="Numeric precision (auto: bf16 where fast, fp16 on old GPUs).")
+@click.option("--channels-last/--no-channels-last", default=None,
+              help="NHWC memory format [auto: on for conv nets].")
+@click.option("--compile", "use_compile", is_flag=True, help="Use torch.compile.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything random.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Model option, repeatable (e.g. --set width=0.5).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory [runs/MODEL-TIMESTAMP].")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from last.safetensors.")
+@click.option("--no-restore-best", is_flag=True,
+              help="Keep the last epoch's weights instead of the best validation epoch's.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or epoch lines.")
+@click.option("--progress/--no-progress", default=None,
+              help="Force the progress bar on/off [on when stderr is a terminal].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | None,
+          batch_size: int | None, lr: float | None, optimizer: str | None,
+          scheduler: str | None, weight_decay: float | None, label_smoothing: float | None,
+          augment: str | None, early_stopping: int | None, val_split: str, device: str,
+          precision: str, channels_last: bool | None, use_compile: bool, seed: int,
+          settings: tuple[str, ...], out_dir: str | None, resume: bool, no_restore_best: bool,
+          quiet: bool, progress: bool | None, as_json: bool) -> None:
+    """Train a zoo model and write a run directory.
+
+    The directory holds model.safetensors (the best model on validation), last.safetensors
+    (resume state, updated every epoch), history.json, curves.png and run.json. Options left
+    unset take the model's recipe (`emotionkit models info NAME`). Works unchanged under
+    `torchrun --nproc_per_node=N -m emotionkit train ...`. Ctrl-C saves the state; continue
+    with --resume --out DIR.
+    """
+    from .._io import atomic_write_json
+    from .._runtime import describe_machine
+    from ..data import Dataset
+    from ..models import ModelZoo
+    from ..training import Trainer, TrainingInterrupted
+    from ..training.trainer import LAST_NAME
+
+    config = _parse_set(settings)
+    split_choice = _parse_val_split(val_split) if val_split != "auto" else "auto"
+    recipe = dict(ModelZoo.get_info(model_name).recipe)
+    given = {"optimizer": optimizer, "lr": lr, "weight_decay": weight_decay,
+             "batch_size": batch_size, "epochs": epochs, "scheduler": scheduler,
+             "augment": augment, "label_smoothing": label_smoothing}
+    args = {k: (v if v is not None else recipe.get(k, TRAINER_DEFAULTS[k]))
+            for k, v in given.items()}
+    run_dir = Path(out_dir) if out_dir else Path("runs") / (
+        f"{model_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    if resume and not out_dir:
+        raise click.UsageError("--resume needs --out DIR (the run to continue)")
+    if not resume and (run_dir / LAST_NAME).exists():
+        raise click.UsageError(f"{run_dir} already holds a training run; continue it with "
+                               "--resume or choose another --out")
+
+    model = ModelZoo.create(model_name, seed=seed, **config)
+    ds = Dataset.load(data_path)
+    train_ds, val_ds = _split_data(ds, split_choice, seed)
+    trainer = Trainer(model, **args, early_stopping=early_stopping, device=device,
+                      precision=precision, channels_last=channels_last, compile=use_compile,
+                      seed=seed, restore_best=not no_restore_best, quiet=quiet,
+                      progress=progress, out_dir=run_dir, resume=resume)
+    run = {"command": "train", "argv": sys.argv[1:], "data": data_path, "model": model_name,
+           "model_config": model.emotionkit_config, "options": trainer.train_args(),
+           "val_split": val_split, "n_train": len(train_ds),
+           "n_val": len(val_ds) if val_ds is not None else 0, "resume": resume,
+           "started": datetime.now().isoformat(timespec="seconds"),
+           "machine": describe_machine()}
+    if trainer.is_main:
+        atomic_write_json(run_dir / "run.json", run)
+        if not quiet:
+            click.echo(f"Training {model_name} on {len(train_ds)} images "
+                       f"({run['n_val']} validation) on {trainer.device}, precision "
+                       f"{trainer.precision.name}, channels_last {trainer.channels_last}; "
+                       f"run directory {run_dir}", err=True)
+    t0 = time.perf_counter()
+    try:
+        history = trainer.fit(train_ds, val_ds)
+    except TrainingInterrupted as exc:
+        if trainer.is_main:
+            click.echo(f"Interrupted: {exc}. Continue with: emotionkit train --data {data_path} "
+                       f"--model {model_name} --out {run_dir} --resume", err=True)
+        ctx.exit(130)
+    wall = time.perf_counter() - t0
+    if not trainer.is_main:
+        return
+    history.plot(run_dir / "curves.png", title=f"{model_name} on {ds.source}")
+    last = history[-1] if len(history) else {}
+    best = history.best or {}
+    result = {"run_dir": str(run_dir), "model": model_name, "epochs": len(history),
+              "best_epoch": history.best_epoch, "best_val_acc": best.get("val_acc"),
+              "final": last, "wall_seconds": wall,
+              "checkpoint": str(run_dir / "model.safetensors")}
+    atomic_write_json(run_dir / "run.json", {**run, "result": result})
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    msg = f"Trained {model_name} for {len(history)} epochs in {wall:.1f}s"
+    if history.best_epoch is not None:
+        msg += f"; best epoch {history.best_epoch}: val_acc {best['val_acc']:.4f}"
+    click.echo(f"{msg}. Saved {run_dir / 'model.safetensors'}")
