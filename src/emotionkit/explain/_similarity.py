@@ -159,6 +159,40 @@ def preserved_global_rng(seed: int | None = None) -> Iterator[None]:
         random.setstate(py_state)
 
 
+class eval_mode:
+    """Put every submodule in eval mode; restore each module's own flag afterwards."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.flags: list[tuple[nn.Module, bool]] = []
+
+    def __enter__(self) -> nn.Module:
+        self.flags = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc: Any) -> None:
+        for module, flag in self.flags:
+            module.training = flag
+
+
+def jsonable(value: Any) -> Any:
+    """Turn option values into JSON-ready values (large tensors/arrays become a shape note)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.tolist() if value.numel() <= 64 else f"tensor{tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 64 else f"array{tuple(value.shape)}"
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
 # --------------------------------------------------------------------------- similarity
 def reduce_channels(maps: torch.Tensor, absolute: bool) -> np.ndarray:
     """Collapse a map batch (N, C, H, W) to (N, H, W) float64 for comparison.

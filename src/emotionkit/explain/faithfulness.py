@@ -29,7 +29,9 @@ from torch import nn
 from ..errors import ConfigError, ExplainError
 from ._similarity import (
     as_image_batch,
+    eval_mode,
     explain_raw,
+    jsonable,
     model_device,
     preserved_global_rng,
     resolve_method,
@@ -117,7 +119,7 @@ class FaithfulnessResult:
             "baseline": self.baseline,
             "seed": self.seed,
             "n_images": self.n_images,
-            "options": _jsonable(self.options),
+            "options": jsonable(self.options),
             "seconds": dict(self.seconds),
             "n_forward": self.n_forward,
             "summary": self.summary(),
@@ -205,22 +207,6 @@ def faithfulness_markdown(results: list[FaithfulnessResult]) -> str:
             f"| {s['random_insertion_auc']:.4f} | {r.n_images} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return value.tolist() if value.numel() <= 64 else f"tensor{tuple(value.shape)}"
-    if isinstance(value, np.ndarray):
-        return value.tolist() if value.size <= 64 else f"array{tuple(value.shape)}"
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -444,7 +430,7 @@ def faithfulness(
             if method is None:
                 raise ConfigError("give either a method or precomputed maps")
             name, explainer = resolve_method(method)
-            with _eval_mode(model):
+            with eval_mode(model):
                 raw, targets = explain_raw(explainer, model, x, target, method_options)
         else:
             name = "maps" if method is None else resolve_method(method)[0]
@@ -456,7 +442,7 @@ def faithfulness(
                 )
             logits = None
             if target is None:
-                with torch.inference_mode(), _eval_mode(model):
+                with torch.inference_mode(), eval_mode(model):
                     logits = _chunked(model, x, max_batch)
             targets = _resolve_targets(target, n, logits)
         seconds["explain"] = time.perf_counter() - t0
@@ -467,7 +453,7 @@ def faithfulness(
         base, base_name = make_baseline(x, baseline)
         counts = torch.round(torch.arange(steps + 1, dtype=torch.float64) * p / steps).long()
         insertion = torch.tensor([False, True, False, True], device=device)
-        with torch.inference_mode(), _eval_mode(model):
+        with torch.inference_mode(), eval_mode(model):
             probs = probability_curves(
                 model,
                 x,
@@ -500,20 +486,3 @@ def faithfulness(
 
 def _chunked(model: nn.Module, x: torch.Tensor, max_batch: int) -> torch.Tensor:
     return torch.cat([model(x[i : i + max_batch]) for i in range(0, x.shape[0], max_batch)])
-
-
-class _eval_mode:
-    """Put every submodule in eval mode; restore each module's own flag afterwards."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.flags: list[tuple[nn.Module, bool]] = []
-
-    def __enter__(self) -> nn.Module:
-        self.flags = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-        return self.model
-
-    def __exit__(self, *exc: Any) -> None:
-        for module, flag in self.flags:
-            module.training = flag
