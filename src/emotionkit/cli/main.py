@@ -62,6 +62,7 @@ _OPTIONAL_COMMANDS: list[tuple[str, list[str]]] = [
     ("train", ["train"]),
     ("models", ["models"]),
     ("math", ["math_group"]),
+    ("explain_check", ["explain_check"]),
 ]
 
 _register_commands()

@@ -72,6 +72,13 @@ def explain_raw(
     explanation = explainer.explain(model, images, target=target, **options)
     maps = getattr(explanation, "maps", None)
     targets = getattr(explanation, "targets", None)
+    kind = getattr(explanation, "kind", "attribution")
+    if kind != "attribution" or isinstance(maps, dict):
+        raise ExplainError(
+            f"explainer {getattr(explainer, 'name', type(explainer).__name__)!r} returns "
+            f"{kind if kind != 'attribution' else 'per-layer'} results, not per-pixel attribution "
+            "maps; sanity checks and faithfulness need an attribution method"
+        )
     if maps is None or targets is None:
         raise ExplainError(
             f"{type(explainer).__name__}.explain returned {type(explanation).__name__} "

@@ -1,0 +1,259 @@
+"""``emotionkit explain-check``: sanity checks and faithfulness of every explainer on one model."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+# Kept here (not imported) so `emotionkit --help` does not load the explain package;
+# a test checks they equal emotionkit.explain.sanity.MODES / faithfulness.BASELINES.
+MODES = ("cascading", "independent")
+BASELINES = ("zeros", "mean", "blur")
+
+
+def _load_model(spec: str, device: Any) -> tuple[Any, str]:
+    """Load a checkpoint (file or run directory); accept a zoo model name for demos."""
+    path = Path(spec)
+    if path.is_dir() and (path / "model.safetensors").exists():
+        path = path / "model.safetensors"
+    if not path.exists():
+        from ..models import ModelZoo
+
+        if spec in ModelZoo.list():
+            click.echo(
+                f"Warning: {spec!r} is not a file; using an UNTRAINED zoo model {spec!r} "
+                "(for demos only: its explanations mean nothing).",
+                err=True,
+            )
+            return ModelZoo.create(spec).to(device).eval(), f"zoo:{spec} (untrained)"
+    from ..training import load
+
+    return load(path, device=device), str(path)
+
+
+def _parse_methods(value: str | None) -> list[str]:
+    """Resolve ``--methods`` (default: every registered attribution method)."""
+    from .. import explain
+
+    if value:
+        names = [m.strip() for m in value.split(",") if m.strip()]
+        if not names:
+            raise click.BadParameter("give at least one method name", param_hint="--methods")
+        for name in names:
+            explain.get(name)  # UnknownExplainerError lists the valid names
+        return list(dict.fromkeys(names))
+    return [name for name in explain.available() if _is_attribution(explain.get(name))]
+
+
+def _is_attribution(explainer: Any) -> bool:
+    kind = getattr(explainer, "kind", None) or getattr(explainer, "output_kind", None)
+    return kind in (None, "attribution")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-") or "method"
+
+
+def summary_markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The main table: one row per method, sanity (full randomization) and faithfulness AUCs.
+
+    Args:
+        summary: Rows as written to ``results.json`` under ``"summary"``.
+        meta: Run settings (model, data, split, n, mode, steps, baseline, seed).
+
+    Returns:
+        Markdown text.
+    """
+
+    def f(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    lines = [
+        f"# Explanation quality: {meta['model']}",
+        "",
+        f"{meta['n']} images of {meta['data']} ({meta['split']}); sanity check: {meta['mode']} "
+        f"randomization, seed {meta['seed']}; faithfulness: {meta['steps']} steps, "
+        f"{meta['baseline']} baseline, random order with the same seed.",
+        "",
+        "| method | Spearman abs (full rand.) | SSIM abs (full rand.) | deletion AUC ↓ "
+        "| random deletion | insertion AUC ↑ | random insertion | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in summary:
+        lines.append(
+            f"| {r['method']} | {f(r['spearman_abs_final'])} | {f(r['ssim_abs_final'])} "
+            f"| {f(r['deletion_auc'])} | {f(r['random_deletion_auc'])} "
+            f"| {f(r['insertion_auc'])} | {f(r['random_insertion_auc'])} "
+            f"| {r['seconds']:.1f} |"
+        )
+    lines += [
+        "",
+        "Spearman/SSIM: similarity of the maps of the fully randomized model to the original maps "
+        "(near 0 is what a method that depends on the weights should give). Deletion: lower than "
+        "random is better; insertion: higher than random is better.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@click.command("explain-check")
+@click.option(
+    "--model",
+    "model_spec",
+    required=True,
+    help="Checkpoint (model.safetensors or a `train --out` directory); a zoo model name "
+    "gives an untrained model, for demos only.",
+)
+@click.option("--data", "data_path", required=True, help="Dataset file, folder or synthetic[:N].")
+@click.option("--split", default="PublicTest", show_default=True, help="Split to take images from.")
+@click.option(
+    "--methods",
+    default=None,
+    help="Comma-separated explainer names (default: every registered attribution method).",
+)
+@click.option("--n", "n", type=int, default=200, show_default=True, help="First N images.")
+@click.option("--mode", type=click.Choice(MODES), default="cascading", show_default=True)
+@click.option("--steps", type=int, default=50, show_default=True, help="Deletion/insertion steps.")
+@click.option("--baseline", type=click.Choice(BASELINES), default="zeros", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-batch", type=int, default=1024, show_default=True, help="Forward batch cap.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def explain_check(
+    model_spec: str,
+    data_path: str,
+    split: str,
+    methods: str | None,
+    n: int,
+    mode: str,
+    steps: int,
+    baseline: str,
+    seed: int,
+    max_batch: int,
+    out_dir: str,
+    as_json: bool,
+    device: str,
+) -> None:
+    """Can the explanations of a model be trusted? Sanity checks and faithfulness per method.
+
+    For each method: model-parameter randomization (maps of randomized copies compared with the
+    original maps: Spearman and SSIM) and deletion/insertion curves against a random pixel order.
+    Writes table.md, results.json and figures (sanity.png, sanity_<method>.png,
+    faithfulness_<method>.png) into OUT.
+    """
+    from tqdm.auto import tqdm
+
+    from .._io import atomic_write_json, atomic_write_text
+    from .._runtime import describe_machine, resolve_device
+    from ..data import Dataset
+    from ..explain.faithfulness import faithfulness
+    from ..explain.sanity import plot_sanity, sanity_check
+
+    if n < 1:
+        raise click.BadParameter(f"must be at least 1, got {n}", param_hint="--n")
+    if steps < 1:
+        raise click.BadParameter(f"must be at least 1, got {steps}", param_hint="--steps")
+    if max_batch < 1:
+        raise click.BadParameter(f"must be at least 1, got {max_batch}", param_hint="--max-batch")
+    names = _parse_methods(methods)
+    if not names:
+        raise click.UsageError("no attribution explainers are registered")
+    dev = resolve_device(device)
+    model, model_name = _load_model(model_spec, dev)
+    part = Dataset.load(data_path).split(split)
+    if len(part) < n:
+        click.echo(f"Warning: split {split!r} has only {len(part)} images; using all.", err=True)
+    images = part.subset(slice(0, n)).to_tensor(dev)[0]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    meta = {
+        "model": model_name,
+        "data": data_path,
+        "split": split,
+        "n": int(images.shape[0]),
+        "mode": mode,
+        "steps": steps,
+        "baseline": baseline,
+        "seed": seed,
+        "device": str(dev),
+        "machine": describe_machine(),
+    }
+    sanity_results = {}
+    per_method: dict[str, Any] = {}
+    summary = []
+    bar = tqdm(
+        total=2 * len(names), desc="explain-check", unit="check", file=sys.stderr, disable=None
+    )
+    try:
+        for name in names:
+            bar.set_postfix_str(f"{name}: sanity")
+            t0 = time.perf_counter()
+            san = sanity_check(model, name, images, mode=mode, seed=seed)
+            t_san = time.perf_counter() - t0
+            bar.update()
+            bar.set_postfix_str(f"{name}: faithfulness")
+            t0 = time.perf_counter()
+            fai = faithfulness(
+                model, name, images, steps=steps, baseline=baseline, seed=seed, max_batch=max_batch
+            )
+            t_fai = time.perf_counter() - t0
+            bar.update()
+            slug = _slug(name)
+            san.plot(out / f"sanity_{slug}.png")
+            san.plot_examples(out / f"sanity_{slug}_examples.png")
+            fai.plot(out / f"faithfulness_{slug}.png")
+            sanity_results[name] = san
+            final, s = san.final(), fai.summary()
+            summary.append(
+                {
+                    "method": name,
+                    "spearman_abs_final": final.get("spearman_abs"),
+                    "ssim_abs_final": final.get("ssim_abs"),
+                    "spearman_signed_final": final.get("spearman_signed"),
+                    "ssim_signed_final": final.get("ssim_signed"),
+                    **{k: s[k] for k in s},
+                    "seconds": t_san + t_fai,
+                    "seconds_sanity": t_san,
+                    "seconds_faithfulness": t_fai,
+                }
+            )
+            per_method[name] = {
+                "sanity": san.to_dict(),
+                "faithfulness": fai.to_dict(per_image=False),
+            }
+    finally:
+        bar.close()
+    plot_sanity(sanity_results, out / "sanity.png")
+    table = summary_markdown(summary, meta)
+    details = "\n".join(r.to_markdown() for r in sanity_results.values())
+    atomic_write_text(out / "table.md", table + "\n## Per layer\n\n" + details)
+    results = {**meta, "summary": summary, "methods": per_method}
+    atomic_write_json(out / "results.json", _finite(results))
+    if as_json:
+        click.echo(json.dumps(_finite(results), indent=2))
+    else:
+        click.echo(table)
+        click.echo(f"Wrote table.md, results.json and figures to {out}")
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN/inf floats by None so the JSON is standard."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
