@@ -23,6 +23,7 @@ unbiased variance; they do not enter the training-mode output or its gradient.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -115,7 +116,7 @@ def _prepare(x: Any, gamma: Any, eps: Any, name_x: str = "x") -> tuple:
     c = int(t.shape[1])
     if t.numel() == 0:
         raise ConfigError(f"{name_x} is empty: shape {shape_str(t)}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps >= 0:
         raise ConfigError(f"eps must be a non-negative number, got {eps!r}")
     if gamma is None:
         g = torch.ones(c, dtype=t.dtype, device=t.device)

@@ -23,6 +23,7 @@ returns one loss per sample.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
@@ -109,7 +110,7 @@ def _check_reduction(reduction: Any) -> str:
 
 
 def _check_smoothing(label_smoothing: Any) -> float:
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or not (
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) or not (
         0.0 <= label_smoothing <= 1.0
     ):
         raise ConfigError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
