@@ -1,9 +1,9 @@
-"""The seven FER2013 emotion classes, in the dataset's own label order. The one place that says so."""
+"""The seven FER2013 emotion classes in the dataset's own label order (the one place saying so)."""
 
 from __future__ import annotations
 
-from ..errors import UnknownNameError
 from .._names import unknown_name_message
+from ..errors import UnknownNameError
 
 #: Machine names in FER2013 label order (label 0 is ``angry``, 6 is ``neutral``).
 CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

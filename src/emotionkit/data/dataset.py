@@ -1,4 +1,4 @@
-"""The :class:`Dataset` container: uint8 48x48 faces, optional labels, and a split name per image."""
+"""The :class:`Dataset` container: uint8 48x48 faces, optional labels, a split name per image."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataFormatError, UnknownNameError
 from .._names import unknown_name_message
+from ..errors import ConfigError, DataFormatError, UnknownNameError
 from .classes import CLASS_NAMES, DISPLAY_NAMES, NUM_CLASSES
 
 IMAGE_SIZE = 48
@@ -79,10 +79,26 @@ class Dataset(torch.utils.data.Dataset):
         self.splits: np.ndarray = splits
         self.source: str = source
         self.ids: np.ndarray = np.arange(n) if ids is None else np.asarray(ids)
+        if self.ids.shape != (n,):
+            raise DataFormatError(f"{source}: {len(self.ids)} ids for {n} images")
+        #: Rows skipped while reading with ``on_error="skip"``: dicts with ``file``, ``line``,
+        #: ``reason``, ``value`` and ``message``.
+        self.skipped: list[dict[str, Any]] = []
+        #: Set by :meth:`clean` on its result: what was dropped and why.
+        self.clean_report: Any = None
 
     # ----------------------------------------------------------------- loading and saving
     @classmethod
-    def load(cls, path: str | os.PathLike, *, on_error: str = "raise", **options: Any) -> Dataset:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        on_error: str = "raise",
+        cache: bool = True,
+        cache_dir: str | os.PathLike | None = None,
+        progress: bool = False,
+        seed: int = 0,
+    ) -> Dataset:
         """Read a dataset from any supported source, detected from the file itself.
 
         Args:
@@ -91,26 +107,49 @@ class Dataset(torch.utils.data.Dataset):
                 image folder ``ROOT/<split>/<class>/*.png|jpg``, an emotionkit ``.npz``, or
                 ``"synthetic"`` / ``"synthetic:N"`` (the built-in demo set, N faces per class).
             on_error: ``"raise"`` (default) raises :class:`~emotionkit.DataFormatError` naming
-                file, line and value; ``"skip"`` drops bad rows and records them in
-                ``dataset.skipped``.
-            **options: Reader options (e.g. ``cache=False``, ``seed`` for synthetic data).
+                file, line and value; ``"skip"`` drops bad rows, records them in
+                ``dataset.skipped`` and warns (:class:`~emotionkit.data.DataWarning`) once.
+            cache: Keep a parsed copy of CSV files and folders in the cache directory and reuse
+                it while the source is unchanged (see :mod:`emotionkit.data.cache`).
+            cache_dir: Cache directory (default ``$EMOTIONKIT_CACHE_DIR`` or the user cache).
+            progress: Show progress bars on stderr (only on a terminal).
+            seed: Seed of the ``synthetic`` set.
 
         Returns:
             The dataset.
+
+        Raises:
+            DataFormatError: Unknown format, empty file, missing column, or a bad row.
         """
         from .readers import read_any
 
-        return read_any(path, on_error=on_error, **options)
+        return read_any(path, on_error=on_error, cache=cache, cache_dir=cache_dir,
+                        progress=progress, seed=seed)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the dataset as an emotionkit ``.npz`` (atomically).
+    def save(self, path: str | os.PathLike, *, compress: bool = True) -> None:
+        """Write the dataset as an emotionkit ``.npz`` (atomically); :meth:`load` reads it back.
 
         Args:
             path: Destination, conventionally ending in ``.npz``.
+            compress: Zip-compress the arrays.
         """
         from .readers import write_npz
 
-        write_npz(self, path)
+        write_npz(self, path, compress=compress)
+
+    def export(self, path: str | os.PathLike, fmt: str | None = None) -> str:
+        """Write the dataset as npz, FER2013 CSV (``.csv``/``.csv.gz``) or an image folder.
+
+        Args:
+            path: Destination; the format follows its name unless ``fmt`` is given.
+            fmt: ``"npz"``, ``"csv"``, ``"csv.gz"`` or ``"folder"``.
+
+        Returns:
+            The format written.
+        """
+        from .writers import write_any
+
+        return write_any(self, path, fmt)
 
     # ----------------------------------------------------------------- container protocol
     def __len__(self) -> int:
@@ -133,19 +172,24 @@ class Dataset(torch.utils.data.Dataset):
             A new dataset (arrays are copies for fancy indexing, views for slices).
         """
         if isinstance(index, list):
-            index = np.asarray(index)
-        return Dataset(
+            index = np.asarray(index) if index else np.zeros(0, np.int64)
+        part = Dataset(
             self.images[index],
             None if self.labels is None else self.labels[index],
             self.splits[index],
             source=self.source,
             ids=self.ids[index],
         )
+        part.skipped = self.skipped
+        return part
 
     def __repr__(self) -> str:
         splits = ", ".join(f"{k}={v}" for k, v in self.split_counts().items())
         labeled = "labeled" if self.has_labels else "unlabeled"
-        return f"Dataset({len(self)} images, {labeled}, splits: {splits or 'none'}, source={self.source!r})"
+        return (
+            f"Dataset({len(self)} images, {labeled}, splits: {splits or 'none'}, "
+            f"source={self.source!r})"
+        )
 
     @property
     def has_labels(self) -> bool:
@@ -187,7 +231,9 @@ class Dataset(torch.utils.data.Dataset):
             seed: Seed of the shuffle (the result depends on nothing else).
 
         Returns:
-            ``(rest, held_out)``; ``held_out`` gets split name ``"Validation"``.
+            ``(rest, held_out)``; ``held_out`` gets split name ``"Validation"``. Each class
+            contributes ``round(fraction * count)`` images to ``held_out`` (by label; for
+            unlabeled data, the whole set is sampled).
         """
         if not 0.0 < fraction < 1.0:
             raise ConfigError(f"fraction must be in (0, 1), got {fraction}")
@@ -215,7 +261,7 @@ class Dataset(torch.utils.data.Dataset):
         if self.labels is None:
             return {}
         counts = np.bincount(self.labels, minlength=NUM_CLASSES)
-        return {name: int(c) for name, c in zip(CLASS_NAMES, counts)}
+        return {name: int(c) for name, c in zip(CLASS_NAMES, counts, strict=True)}
 
     def split_counts(self) -> dict[str, int]:
         """Images per split name, in order of first appearance."""
@@ -225,14 +271,20 @@ class Dataset(torch.utils.data.Dataset):
         """Counts per split and class plus pixel statistics, as a JSON-ready dict.
 
         Returns:
-            ``{"source", "images", "labeled", "splits": {split: {"images", "classes"}},
-            "classes", "pixel_mean", "pixel_std", "pixel_min", "pixel_max"}`` (pixels on 0..255).
+            ``{"source", "images", "labeled", "class_names", "display_names", "splits":
+            {split: {"images", "classes", "pixel_mean", "pixel_std"}}, "classes", "pixel_mean",
+            "pixel_std", "pixel_min", "pixel_max", "skipped"}``; pixel values on the 0..255
+            scale (``None`` when there are no images).
         """
         per_split = {}
         for s in self.split_names:
-            part = self.split(s)
-            per_split[s] = {"images": len(part), "classes": part.class_counts()}
-        px = self.images.astype(np.float64) if len(self) else np.zeros(1)
+            mask = np.asarray(self.splits == s)
+            counts = {}
+            if self.labels is not None:
+                binc = np.bincount(self.labels[mask], minlength=NUM_CLASSES)
+                counts = {name: int(c) for name, c in zip(CLASS_NAMES, binc, strict=True)}
+            per_split[s] = {"images": int(mask.sum()), "classes": counts,
+                            **_pixel_stats(self.images[mask], brief=True)}
         return {
             "source": self.source,
             "images": len(self),
@@ -241,11 +293,46 @@ class Dataset(torch.utils.data.Dataset):
             "display_names": list(DISPLAY_NAMES),
             "splits": per_split,
             "classes": self.class_counts(),
-            "pixel_mean": float(px.mean()),
-            "pixel_std": float(px.std()),
-            "pixel_min": int(px.min()),
-            "pixel_max": int(px.max()),
+            **_pixel_stats(self.images),
+            "skipped": len(self.skipped),
         }
+
+    # ----------------------------------------------------------------- quality
+    def audit(self, blank_std: float = 0.0) -> Any:
+        """Find blank images, exact duplicates and duplicates with conflicting labels.
+
+        Args:
+            blank_std: Largest pixel std (0..255) counted as blank; 0 means exactly constant.
+
+        Returns:
+            An :class:`~emotionkit.data.audit.AuditReport` (``to_dict()`` for JSON).
+        """
+        from .audit import audit
+
+        return audit(self, blank_std=blank_std)
+
+    def clean(
+        self,
+        blank: bool = True,
+        duplicates: str = "cross-split",
+        conflicting: bool = True,
+        keep: str = "eval",
+        blank_std: float = 0.0,
+    ) -> Dataset:
+        """A copy without blank images, leaked or repeated duplicates, and conflicting labels.
+
+        See :func:`emotionkit.data.audit.clean` for the options. What was dropped is in the
+        result's ``clean_report`` (a :class:`~emotionkit.data.audit.CleanReport`).
+
+        Returns:
+            The cleaned dataset.
+        """
+        from .audit import clean
+
+        result, report = clean(self, blank=blank, duplicates=duplicates,
+                               conflicting=conflicting, keep=keep, blank_std=blank_std)
+        result.clean_report = report
+        return result
 
     # ----------------------------------------------------------------- tensors
     def to_tensor(
@@ -262,6 +349,25 @@ class Dataset(torch.utils.data.Dataset):
         from .._runtime import resolve_device
 
         dev = resolve_device(device)
-        x = torch.from_numpy(self.images).to(dev).unsqueeze(1).float().div_(255.0)
-        y = None if self.labels is None else torch.from_numpy(self.labels).to(dev)
+        x = torch.from_numpy(np.ascontiguousarray(self.images)).to(dev).unsqueeze(1).float()
+        x.div_(255.0)
+        y = None if self.labels is None else torch.from_numpy(np.array(self.labels)).to(dev)
         return x, y
+
+
+def _pixel_stats(images: np.ndarray, brief: bool = False) -> dict[str, Any]:
+    """Pixel mean/std (and min/max) on 0..255 from the histogram: exact, no float copy."""
+    if images.size == 0:
+        keys = ("pixel_mean", "pixel_std") if brief else (
+            "pixel_mean", "pixel_std", "pixel_min", "pixel_max")
+        return dict.fromkeys(keys)
+    counts = np.bincount(images.reshape(-1), minlength=256).astype(np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    total = counts.sum()
+    mean = float((counts * levels).sum() / total)
+    std = float(np.sqrt((counts * (levels - mean) ** 2).sum() / total))
+    out: dict[str, Any] = {"pixel_mean": mean, "pixel_std": std}
+    if not brief:
+        present = np.flatnonzero(counts)
+        out.update(pixel_min=int(present[0]), pixel_max=int(present[-1]))
+    return out
