@@ -23,6 +23,8 @@ def unknown_name_message(kind: str, name: str, valid: Iterable[str], limit: int 
     msg = f"unknown {kind} {name!r}"
     if close:
         msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
+    else:
+        msg += "."
     shown = ", ".join(valid[:limit]) + (f", ... ({len(valid)} in all)" if len(valid) > limit else "")
-    msg += f" Valid {kind}s: {shown}" if valid else f" (no {kind}s are available)"
+    msg += f" Valid {kind}s: {shown}" if valid else f" No {kind}s are available."
     return msg
