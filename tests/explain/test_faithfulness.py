@@ -244,3 +244,20 @@ def test_outputs(region, tmp_path):
     res.plot(tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_curve_subset_equals_full_run(region, tmp_path):
+    model, x = region
+    maps = torch.rand(6, 1, 48, 48, generator=torch.Generator().manual_seed(2))
+    full = faithfulness(model, None, x, maps=maps, steps=6)
+    part = faithfulness(model, None, x, maps=maps, steps=6, curves=("random_insertion", "deletion"))
+    assert list(part.curves) == ["random_insertion", "deletion"]
+    assert part.n_forward == 2 * 7 * 6
+    for name in part.curves:
+        np.testing.assert_array_equal(part.curves[name], full.curves[name])
+    s = part.summary()
+    assert s["insertion_auc"] is None and s["deletion_gain"] is None
+    assert "n/a" in part.to_markdown()
+    part.plot(tmp_path / "p.png")
+    with pytest.raises(ConfigError, match="unknown curve 'del'"):
+        faithfulness(model, None, x, maps=maps, curves=("del",))

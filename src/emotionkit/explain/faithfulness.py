@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,20 +89,24 @@ class FaithfulnessResult:
         """
         return {k: float(np.mean(v)) for k, v in self.aucs.items()}
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, float | None]:
         """Means and standard deviations of the AUCs, and the gains over the random order.
 
         Returns:
             ``{"<curve>_auc", "<curve>_auc_std", "deletion_gain", "insertion_gain"}`` where
             ``deletion_gain = random_deletion - deletion`` and
-            ``insertion_gain = insertion - random_insertion`` (both > 0 is better than chance).
+            ``insertion_gain = insertion - random_insertion`` (both > 0 is better than chance);
+            ``None`` for curves that were not computed.
         """
         out: dict[str, float] = {}
+        out: dict[str, float | None] = {}
         for name in CURVES:
-            out[f"{name}_auc"] = float(np.mean(self.aucs[name]))
-            out[f"{name}_auc_std"] = float(np.std(self.aucs[name]))
-        out["deletion_gain"] = out["random_deletion_auc"] - out["deletion_auc"]
-        out["insertion_gain"] = out["insertion_auc"] - out["random_insertion_auc"]
+            have = name in self.aucs
+            out[f"{name}_auc"] = float(np.mean(self.aucs[name])) if have else None
+            out[f"{name}_auc_std"] = float(np.std(self.aucs[name])) if have else None
+        for kind, sign in (("deletion", -1.0), ("insertion", 1.0)):
+            a, r = out[f"{kind}_auc"], out[f"random_{kind}_auc"]
+            out[f"{kind}_gain"] = None if a is None or r is None else sign * (a - r)
         return out
 
     def to_dict(self, per_image: bool = True) -> dict[str, Any]:
@@ -170,6 +175,8 @@ class FaithfulnessResult:
         x = self.fractions
         for ax, kind in zip(axes, ("deletion", "insertion"), strict=True):
             for name, style in ((kind, "-"), (f"random_{kind}", "--")):
+                if name not in self.curves:
+                    continue
                 y = self.curves[name]
                 mean, std = y.mean(0), y.std(0)
                 who = self.method if name == kind else "random order"
@@ -179,7 +186,8 @@ class FaithfulnessResult:
             ax.set_title(f"{kind.capitalize()} ({self.baseline} baseline, n={self.n_images})")
             ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'inserted'}")
             ax.set_xlim(0, 1)
-            ax.legend(fontsize=8)
+            if ax.lines:
+                ax.legend(fontsize=8)
         axes[0].set_ylabel("target-class probability")
         save_figure(fig, path)
 
@@ -198,13 +206,19 @@ def faithfulness_markdown(results: list[FaithfulnessResult]) -> str:
         "| random order | images |",
         "|---|---|---|---|---|---|",
     ]
+
+    def f(v: float | None, std: float | None = None) -> str:
+        if v is None:
+            return "n/a"
+        return f"{v:.4f}" if std is None else f"{v:.4f} ± {std:.4f}"
+
     for r in results:
         s = r.summary()
         lines.append(
-            f"| {r.method} | {s['deletion_auc']:.4f} ± {s['deletion_auc_std']:.4f} "
-            f"| {s['random_deletion_auc']:.4f} "
-            f"| {s['insertion_auc']:.4f} ± {s['insertion_auc_std']:.4f} "
-            f"| {s['random_insertion_auc']:.4f} | {r.n_images} |"
+            f"| {r.method} | {f(s['deletion_auc'], s['deletion_auc_std'])} "
+            f"| {f(s['random_deletion_auc'])} "
+            f"| {f(s['insertion_auc'], s['insertion_auc_std'])} "
+            f"| {f(s['random_insertion_auc'])} | {r.n_images} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -321,6 +335,7 @@ def probability_curves(
     model: nn.Module,
     images: torch.Tensor,
     ranks: torch.Tensor,
+    which: torch.Tensor,
     insertion: torch.Tensor,
     baseline: torch.Tensor,
     targets: torch.Tensor,
@@ -337,7 +352,8 @@ def probability_curves(
         model: The model, already in the wanted mode.
         images: (N, C, H, W) on the model's device.
         ranks: (R, N, P) pixel ranks, one ranking per row of ``R``.
-        insertion: (K,) bool per curve; curve ``c`` uses ranking ``c // 2`` when ``K == 2 * R``.
+        which: (K,) int64: the ranking each curve uses.
+        insertion: (K,) bool per curve: insertion (True) or deletion (False).
         baseline: (N, C, H, W).
         targets: (N,) int64 on the model's device.
         counts: (S,) number of pixels masked at each step.
@@ -349,7 +365,6 @@ def probability_curves(
     """
     n, c, h, w = images.shape
     k_curves, s = insertion.shape[0], counts.shape[0]
-    per_rank = k_curves // ranks.shape[0]
     flat_img = images.reshape(n, c, h * w)
     flat_base = baseline.reshape(n, c, h * w)
     total = k_curves * n * s
@@ -363,7 +378,7 @@ def probability_curves(
         idx = torch.arange(start, min(start + max_batch, total), device=images.device)
         curve, rest = idx // (n * s), idx % (n * s)
         image, step = rest // s, rest % s
-        masked = ranks[curve // per_rank, image] < counts[step].unsqueeze(1)  # (B, P)
+        masked = ranks[which[curve], image] < counts[step].unsqueeze(1)  # (B, P)
         keep = masked == insertion[curve].unsqueeze(1)
         x = torch.where(keep.unsqueeze(1), flat_img[image], flat_base[image])
         logits = model(x.view(-1, c, h, w))
@@ -384,6 +399,7 @@ def faithfulness(
     seed: int = 0,
     max_batch: int = 1024,
     maps: Any = None,
+    curves: Sequence[str] = CURVES,
     progress: bool = False,
     **method_options: Any,
 ) -> FaithfulnessResult:
@@ -404,6 +420,7 @@ def faithfulness(
         seed: Seed of the random order and of tie-breaking; global RNG states are restored.
         max_batch: Largest number of masked images per forward pass.
         maps: Precomputed raw maps (N, C, H', W') instead of calling ``method``.
+        curves: Which of :data:`CURVES` to compute (default all four).
         progress: Show a progress bar on stderr.
         **method_options: Passed to the explainer's ``explain``.
 
@@ -422,6 +439,10 @@ def faithfulness(
         raise ConfigError(f"steps must be an integer in 1..{p} (pixels per image), got {steps!r}")
     if not isinstance(max_batch, int) or max_batch < 1:
         raise ConfigError(f"max_batch must be a positive integer, got {max_batch!r}")
+    curves = tuple(dict.fromkeys((curves,) if isinstance(curves, str) else curves))
+    bad = [c for c in curves if c not in CURVES]
+    if bad or not curves:
+        raise ConfigError(f"unknown curve {bad[0] if bad else None!r}; valid: {', '.join(CURVES)}")
     seconds: dict[str, float] = {}
 
     with preserved_global_rng(seed):
@@ -452,12 +473,14 @@ def faithfulness(
         rank_imp, rank_rand = pixel_ranks(importance, seed)
         base, base_name = make_baseline(x, baseline)
         counts = torch.round(torch.arange(steps + 1, dtype=torch.float64) * p / steps).long()
-        insertion = torch.tensor([False, True, False, True], device=device)
+        which = torch.tensor([c.startswith("random") for c in curves], device=device).long()
+        insertion = torch.tensor([c.endswith("insertion") for c in curves], device=device)
         with torch.inference_mode(), eval_mode(model):
             probs = probability_curves(
                 model,
                 x,
                 torch.stack([rank_imp, rank_rand]),
+                which,
                 insertion,
                 base,
                 targets.to(device),
@@ -476,8 +499,8 @@ def faithfulness(
         seed=seed,
         fractions=fractions.numpy(),
         targets=targets.numpy(),
-        curves={k: probs[i].double().numpy() for i, k in enumerate(CURVES)},
-        aucs={k: aucs[i].numpy() for i, k in enumerate(CURVES)},
+        curves={k: probs[i].double().numpy() for i, k in enumerate(curves)},
+        aucs={k: aucs[i].numpy() for i, k in enumerate(curves)},
         options=dict(method_options),
         seconds=seconds,
         n_forward=int(probs.numel()),
