@@ -94,7 +94,8 @@ def _split_data(ds: Any, val_split: str | float | None, seed: int) -> tuple[Any,
               "or none. auto = PublicTest if present, else 0.1.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
-              show_default=True, help="Numeric precision (auto: bf16 where fast, fp16 on old GPUs).")
+              show_default=True,
+              help="Numeric precision (auto: bf16 where fast, fp16 on old GPUs).")
 @click.option("--channels-last/--no-channels-last", default=None,
               help="NHWC memory format [auto: on for conv nets].")
 @click.option("--compile", "use_compile", is_flag=True, help="Use torch.compile.")

@@ -461,6 +461,8 @@ class Trainer:
             cb.on_train_end(self)
         if self.restore_best and self._best_state is not None:
             self.model.load_state_dict(self._best_state)
+        if self.channels_last:  # hand back a model in the ordinary memory format
+            self.model.to(memory_format=torch.contiguous_format)
         if self.out_dir is not None and self.is_main:
             self.history.save(self.out_dir / HISTORY_NAME)
             save(self.model, self.out_dir / MODEL_NAME, history=self.history,
@@ -717,7 +719,8 @@ class Trainer:
         else:
             kept = "no checkpoint was written" + ("" if last is not None else " (no out_dir)")
         raise TrainingError(
-            f"training loss became {float(loss)} at epoch {epoch}, batch {batch + 1}/{steps}; "
+            f"training loss became {float(loss.detach())} at epoch {epoch}, "
+            f"batch {batch + 1}/{steps}; "
             f"{kept}. Try a lower learning rate, precision='fp32' or gradient-friendlier settings"
         )
 
