@@ -1,0 +1,64 @@
+"""Explain what facial-expression models learn: saliency, guided backpropagation, Grad-CAM,
+SmoothGrad, integrated gradients, occlusion, activation maximization and layer outputs.
+
+Every method is an explainer registered through the plugin hook (the built-ins too)::
+
+    from emotionkit import explain
+    explain.available()                      # ['activation-max', 'grad-cam', ...]
+    result = explain.get("guided-backprop").explain(model, images, target="happy")
+    result.maps                              # raw maps (N, 1, 48, 48) on the CPU
+    result.save("out/")                      # original, heatmap, overlay, masked PNGs
+
+    explain.run("saliency", model, images)   # the same in one call
+
+Third-party explainers arrive through the entry-point group ``emotionkit`` (see
+:mod:`emotionkit.explain.hookspecs` and the plugin guide).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Attribution, AttributionExplainer, Explainer
+from .explanation import Explanation
+from .hookspecs import hookimpl
+from .plugins import (
+    available,
+    get,
+    load_plugins,
+    plugins_info,
+    register_plugin,
+    unregister_plugin,
+)
+
+
+def run(method: str, model: Any, images: Any = None, target: Any = None, **options: Any):
+    """Run explainer ``method``: ``get(method).explain(model, images, target, **options)``.
+
+    Args:
+        method: An explainer name (see :func:`available`).
+        model: The model.
+        images: The images (not needed by ``activation-max``).
+        target: ``None``/``"predicted"``, a class index or name, or one per image.
+        **options: The method's options.
+
+    Returns:
+        The :class:`Explanation`.
+    """
+    return get(method).explain(model, images, target, **options)
+
+
+__all__ = [
+    "Explainer",
+    "AttributionExplainer",
+    "Attribution",
+    "Explanation",
+    "hookimpl",
+    "get",
+    "available",
+    "run",
+    "plugins_info",
+    "load_plugins",
+    "register_plugin",
+    "unregister_plugin",
+]

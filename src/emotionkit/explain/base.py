@@ -1,0 +1,310 @@
+"""The explainer contract: :class:`Explainer` (one call, ``explain``) and its helpers.
+
+Every explainer, built-in or from a plugin, is a subclass of :class:`Explainer` with
+
+* ``name`` (class attribute): the name it is registered and called by, e.g. ``"saliency"``;
+* ``description``: one line for ``emotionkit plugins`` and the docs;
+* ``defaults``: every option it accepts, with its default value;
+* ``explain(model, images, target=None, **options) -> Explanation``.
+
+The contract of :meth:`Explainer.explain`:
+
+* ``model`` is any ``torch.nn.Module`` mapping float images (N, C, H, W) in [0, 1] to logits
+  (N, classes). It is used in eval mode with parameters frozen; afterwards its modes,
+  ``requires_grad`` flags, hooks and modules are exactly as before, also when the call raises.
+  Parameter ``.grad`` is never touched.
+* ``images``: a float tensor in [0, 1] (N, C, H, W), (N, H, W) or (H, W); a uint8 tensor or
+  array on 0..255 of those shapes; a list of images; or an emotionkit ``Dataset`` (or a slice
+  of one). The explainer works on its own detached copy on the model's device.
+* ``target``: ``None`` or ``"predicted"`` (each image's top class), a class index or name for
+  every image, or a sequence with one index or name per image. A target outside the model's
+  classes raises :class:`~emotionkit.errors.ConfigError`; a requested target is never replaced.
+* ``options``: keyword options listed in ``defaults``; an unknown option raises
+  :class:`~emotionkit.errors.ConfigError` naming the valid ones.
+* The result is an :class:`~emotionkit.explain.Explanation` whose ``options`` hold every option
+  in effect. Results for a batch equal the results for each image alone.
+
+Most methods produce one map per image for a target class; they subclass
+:class:`AttributionExplainer` and implement only :meth:`AttributionExplainer.attribute`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from .._names import unknown_name_message
+from ..errors import ConfigError, ExplainError
+from ._model_state import ModelState
+from .explanation import Explanation
+from .inputs import as_batch, model_class_names, model_device, parse_target
+
+__all__ = [
+    "Explainer",
+    "AttributionExplainer",
+    "Attribution",
+    "Explanation",
+    "check_model",
+    "check_int",
+    "check_float",
+    "check_choice",
+    "check_bool",
+    "chunks",
+    "target_scores",
+]
+
+
+def check_model(model: Any) -> nn.Module:
+    """Return ``model`` if it is a ``torch.nn.Module``, else raise :class:`ConfigError`."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def check_int(method: str, key: str, value: Any, minimum: int | None = None) -> int:
+    """Check an integer option.
+
+    Args:
+        method: Explainer name, for the message.
+        key: Option name.
+        value: The value given.
+        minimum: Smallest allowed value.
+
+    Returns:
+        The value as ``int``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+        isinstance(value, float) and value.is_integer()
+    ):
+        raise ConfigError(f"{method}: option {key!r} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{method}: option {key!r} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_float(
+    method: str, key: str, value: Any, minimum: float | None = None, strict: bool = False
+) -> float:
+    """Check a finite float option (``minimum`` inclusive, or exclusive when ``strict``).
+
+    Args:
+        method: Explainer name, for the message.
+        key: Option name.
+        value: The value given.
+        minimum: Lower bound.
+        strict: Whether the bound is exclusive.
+
+    Returns:
+        The value as ``float``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{method}: option {key!r} must be a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        relation = ">" if strict else ">="
+        raise ConfigError(f"{method}: option {key!r} must be {relation} {minimum}, got {value!r}")
+    return float(value)
+
+
+def check_choice(method: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
+    """Check an option that takes one of a few words."""
+    if value not in choices:
+        raise ConfigError(
+            f"{method}: option {key!r} must be one of {', '.join(map(repr, choices))}, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def check_bool(method: str, key: str, value: Any) -> bool:
+    """Check a boolean option."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{method}: option {key!r} must be true or false, got {value!r}")
+    return value
+
+
+def chunks(n: int, max_batch: int) -> Iterator[tuple[int, int]]:
+    """Yield ``(start, stop)`` pairs covering ``range(n)`` in pieces of at most ``max_batch``."""
+    for start in range(0, n, max_batch):
+        yield start, min(start + max_batch, n)
+
+
+def target_scores(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The target's logit and softmax probability for each image, on the CPU.
+
+    Args:
+        logits: (N, classes).
+        targets: (N,) class indices.
+
+    Returns:
+        ``{"logit": (N,), "probability": (N,)}``.
+    """
+    logits = logits.detach().float()
+    idx = targets.to(logits.device)[:, None]
+    return {
+        "logit": logits.gather(1, idx)[:, 0].cpu(),
+        "probability": torch.softmax(logits, dim=1).gather(1, idx)[:, 0].cpu(),
+    }
+
+
+class Explainer(ABC):
+    """Base class of every explainer (see the module docstring for the full contract).
+
+    Subclasses set ``name``, ``description`` and ``defaults`` and implement :meth:`explain`.
+    An explainer keeps no state between calls: one instance may serve any number of calls.
+    """
+
+    #: The registered name (lower-case letters, digits and dashes).
+    name: ClassVar[str] = ""
+    #: One line saying what the method shows.
+    description: ClassVar[str] = ""
+    #: Every option the method accepts, with its default.
+    defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
+    @abstractmethod
+    def explain(
+        self, model: nn.Module, images: Any, target: Any = None, **options: Any
+    ) -> Explanation:
+        """Explain ``model``'s output for ``images``.
+
+        Args:
+            model: The model (any module returning logits (N, classes)).
+            images: Float tensor in [0, 1] (N, C, H, W), uint8 array/tensor, list of images,
+                or an emotionkit ``Dataset``.
+            target: ``None``/``"predicted"``, a class index or name, or one per image.
+            **options: Method options (see ``defaults``).
+
+        Returns:
+            The :class:`Explanation`.
+        """
+
+    def resolve_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge ``options`` over ``defaults``; unknown names raise :class:`ConfigError`.
+
+        Args:
+            options: The options the caller gave.
+
+        Returns:
+            A new dict with every option.
+        """
+        for key in options:
+            if key not in self.defaults:
+                raise ConfigError(
+                    f"{self.name}: " + unknown_name_message("option", key, self.defaults)
+                )
+        return {**self.defaults, **options}
+
+    def describe(self) -> dict[str, Any]:
+        """Name, description, options with defaults and implementing class, JSON-ready."""
+        from .explanation import _json_value
+
+        cls = type(self)
+        return {
+            "name": self.name,
+            "description": self.description,
+            "options": _json_value(dict(self.defaults)),
+            "class": f"{cls.__module__}.{cls.__qualname__}",
+        }
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+@dataclass
+class Attribution:
+    """What :meth:`AttributionExplainer.attribute` returns.
+
+    Attributes:
+        maps: Raw maps (N, C, H, W) (any device; moved to the CPU by the caller).
+        targets: The class explained per image, int64 (N,).
+        logits: The model's logits for the *unperturbed* images (N, classes).
+        extras: Method-specific results.
+    """
+
+    maps: torch.Tensor
+    targets: torch.Tensor
+    logits: torch.Tensor
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class AttributionExplainer(Explainer):
+    """An explainer that gives one map per image for a target class.
+
+    :meth:`explain` does the shared work (options, input coercion, target parsing, the
+    :class:`~emotionkit.explain._model_state.ModelState`, scores); subclasses implement
+    :meth:`attribute`. A subclass with ``smoothable = True`` computes a gradient-like map that
+    SmoothGrad may average over noisy copies.
+    """
+
+    defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({"max_batch": 256})
+    #: Whether SmoothGrad can use this method as its base.
+    smoothable: ClassVar[bool] = False
+
+    def explain(
+        self, model: nn.Module, images: Any, target: Any = None, **options: Any
+    ) -> Explanation:
+        """Explain ``model``'s output for ``images`` (see :class:`Explainer`).
+
+        Args:
+            model: The model.
+            images: The images (tensor, uint8 array, list, or Dataset).
+            target: ``None``/``"predicted"``, a class index or name, or one per image.
+            **options: Method options (see ``defaults``).
+
+        Returns:
+            An :class:`Explanation` of kind ``"attribution"``.
+        """
+        check_model(model)
+        opts = self.resolve_options(options)
+        opts["max_batch"] = check_int(self.name, "max_batch", opts.get("max_batch", 256), 1)
+        device, dtype = model_device(model)
+        x = as_batch(images, device, dtype)
+        class_names = model_class_names(model)
+        spec = parse_target(target, len(x), class_names)
+        with ModelState(model) as state:
+            result = self.attribute(state, x, spec, opts)
+        if result.maps.shape[0] != x.shape[0]:
+            raise ExplainError(
+                f"{self.name} returned {result.maps.shape[0]} maps for {x.shape[0]} images"
+            )
+        names = class_names if class_names and len(class_names) == result.logits.shape[1] else None
+        return Explanation(
+            maps=result.maps.detach().float().cpu().clone(),
+            images=x.detach().cpu(),
+            targets=result.targets.detach().cpu(),
+            scores=target_scores(result.logits, result.targets),
+            method=self.name,
+            options=opts,
+            extras={k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+                    for k, v in result.extras.items()},
+            kind="attribution",
+            class_names=names,
+        )
+
+    @abstractmethod
+    def attribute(
+        self,
+        state: ModelState,
+        x: torch.Tensor,
+        target: torch.Tensor | None,
+        options: dict[str, Any],
+    ) -> Attribution:
+        """Compute the maps for a prepared batch.
+
+        Args:
+            state: The active model state (``state.model`` is the model; register hooks via
+                ``state.hooks()`` so they are always removed).
+            x: The explainer's own copy of the images (N, C, H, W) on the model's device.
+            target: ``None`` (each image's predicted class) or int64 class indices (N,); check
+                them against the logits with :func:`emotionkit.explain.inputs.resolve_targets`.
+            options: Every option, validated.
+
+        Returns:
+            The :class:`Attribution`.
+        """

@@ -1,0 +1,231 @@
+"""Turning what users pass (tensors, uint8 arrays, Datasets; class names) into explainer inputs.
+
+Every explainer works on its *own detached copy* of the images: the caller's tensor is never
+modified, never made to require gradients, and never receives a ``.grad``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.classes import CLASS_NAMES
+from ..errors import ConfigError, UnknownNameError
+
+__all__ = [
+    "as_batch",
+    "model_device",
+    "model_class_names",
+    "parse_target",
+    "resolve_targets",
+]
+
+_RANGE_TOLERANCE = 1e-3
+
+
+def model_device(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Return the device and floating dtype of a model's first parameter or buffer.
+
+    Args:
+        model: Any module.
+
+    Returns:
+        ``(device, dtype)``; CPU and float32 for a module without tensors.
+    """
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.device, tensor.dtype
+    return torch.device("cpu"), torch.float32
+
+
+def model_class_names(model: nn.Module) -> tuple[str, ...] | None:
+    """Return the class names a model predicts, when known.
+
+    Args:
+        model: A model; a checkpoint loaded by emotionkit carries ``emotionkit_meta``.
+
+    Returns:
+        The names from ``model.emotionkit_meta["class_names"]``, else the FER2013 names.
+    """
+    meta = getattr(model, "emotionkit_meta", None)
+    if isinstance(meta, dict) and meta.get("class_names"):
+        return tuple(str(n) for n in meta["class_names"])
+    return CLASS_NAMES
+
+
+def _to_tensor(images: Any) -> torch.Tensor:
+    from ..data.dataset import Dataset
+
+    if isinstance(images, Dataset):
+        return torch.from_numpy(np.ascontiguousarray(images.images))
+    if isinstance(images, torch.Tensor):
+        return images.detach()
+    if isinstance(images, np.ndarray):
+        if images.dtype == object:
+            raise ConfigError("images: an object array cannot be explained; stack the images")
+        return torch.from_numpy(np.ascontiguousarray(images))
+    if isinstance(images, (list, tuple)) and images:
+        parts = [_to_tensor(item) for item in images]
+        shapes = {tuple(p.shape) for p in parts}
+        if len(shapes) != 1:
+            raise ConfigError(f"images: the list items have different shapes {sorted(shapes)}")
+        return torch.stack(parts)
+    raise ConfigError(
+        "images must be a tensor (N, 1, H, W), a uint8 array (N, 48, 48) or (N, 1, 48, 48), "
+        f"or an emotionkit Dataset; got {type(images).__name__}"
+    )
+
+
+def as_batch(
+    images: Any,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Return a float batch (N, C, H, W) in [0, 1] on ``device``: always a new, detached tensor.
+
+    Args:
+        images: A float tensor/array in [0, 1] of shape (N, C, H, W), (N, H, W) or (H, W); an
+            integer (uint8) tensor/array on 0..255 of the same shapes; a list of such images; or
+            an emotionkit :class:`~emotionkit.data.Dataset` (or a slice of one).
+        device: Where the batch goes (the model's device).
+        dtype: Floating dtype of the batch (the model's).
+
+    Returns:
+        A tensor that shares no memory with ``images`` and does not require gradients.
+
+    Raises:
+        ConfigError: Wrong type, shape, value range, or non-finite values.
+    """
+    t = _to_tensor(images)
+    if t.dtype == torch.bool or t.is_complex():
+        raise ConfigError(f"images must be real numbers, got dtype {t.dtype}")
+    if t.ndim == 2:
+        t = t[None, None]
+    elif t.ndim == 3:
+        t = t[:, None]
+    elif t.ndim != 4:
+        raise ConfigError(
+            f"images must have shape (N, 1, H, W), (N, H, W) or (H, W), got {tuple(t.shape)}"
+        )
+    if t.shape[0] == 0:
+        raise ConfigError("images: the batch is empty")
+    if not t.is_floating_point():
+        lo, hi = int(t.min()), int(t.max())
+        if lo < 0 or hi > 255:
+            raise ConfigError(f"integer images must be on 0..255, got values {lo}..{hi}")
+        return t.to(device=device, dtype=dtype, copy=True).div_(255.0)
+    if not bool(torch.isfinite(t).all()):
+        raise ConfigError("images contain NaN or infinite values")
+    lo, hi = float(t.min()), float(t.max())
+    if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
+        hint = " (they look like 0..255: divide by 255 or pass uint8)" if hi > 2.0 else ""
+        raise ConfigError(
+            f"float images must be in [0, 1] (models take raw pixels and normalize inside), "
+            f"got values {lo:.4g}..{hi:.4g}{hint}"
+        )
+    return t.to(device=device, dtype=dtype, copy=True)
+
+
+def _one_target(value: Any, class_names: Sequence[str] | None, where: str) -> int:
+    if isinstance(value, torch.Tensor) or isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        raise ConfigError(f"target{where} must be a class index or name, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+        lowered = text.lower()
+        if class_names is not None and tuple(class_names) != CLASS_NAMES:
+            names = [n.lower() for n in class_names]
+            if lowered in names:
+                return names.index(lowered)
+            from .._names import unknown_name_message
+
+            raise UnknownNameError(unknown_name_message("class", text, class_names))
+        from ..data.classes import class_index
+
+        return class_index(text)
+    raise ConfigError(f"target{where} must be a class index or name, got {value!r}")
+
+
+def parse_target(
+    target: Any, n: int, class_names: Sequence[str] | None = CLASS_NAMES
+) -> torch.Tensor | None:
+    """Turn a user's target into ``None`` (the predicted class) or one class index per image.
+
+    Args:
+        target: ``None`` or ``"predicted"``; a class index or name (``3``, ``"happy"``) for all
+            images; or a sequence / tensor / array with one index or name per image.
+        n: The number of images.
+        class_names: Names the model's classes go by (FER2013 names by default).
+
+    Returns:
+        ``None`` for "the predicted class of each image", else an int64 tensor (n,). Indices are
+        range-checked later by :func:`resolve_targets`, once the number of classes is known.
+
+    Raises:
+        ConfigError: A malformed target or the wrong number of targets.
+        UnknownNameError: An unknown class name (the message lists the valid ones).
+    """
+    if target is None or (isinstance(target, str) and target.strip().lower() == "predicted"):
+        return None
+    if isinstance(target, (torch.Tensor, np.ndarray)) and target.ndim == 0:
+        target = target.item()
+    if isinstance(target, (str, int, float, np.integer)):
+        return torch.full((n,), _one_target(target, class_names, ""), dtype=torch.int64)
+    if isinstance(target, (torch.Tensor, np.ndarray, Sequence)):
+        items = list(target.tolist() if hasattr(target, "tolist") else target)
+        if len(items) != n:
+            raise ConfigError(f"got {len(items)} targets for {n} images; give one per image")
+        values = [_one_target(v, class_names, f" {i}") for i, v in enumerate(items)]
+        return torch.tensor(values, dtype=torch.int64)
+    raise ConfigError(
+        f"target must be None, 'predicted', a class index or name, or one per image; "
+        f"got {type(target).__name__}"
+    )
+
+
+def resolve_targets(
+    target: torch.Tensor | None, logits: torch.Tensor, offset: int = 0
+) -> torch.Tensor:
+    """Return the class index per image for one chunk of logits; never silently changed.
+
+    Args:
+        target: ``None`` (the predicted class) or the int64 indices of *all* images.
+        logits: The model output (chunk, num_classes) for images ``offset:offset + chunk``.
+        offset: Index of the chunk's first image in the whole batch.
+
+    Returns:
+        int64 tensor (chunk,) on the logits' device.
+
+    Raises:
+        ConfigError: An index is outside ``0..num_classes-1`` (names the image and value).
+    """
+    if logits.ndim != 2:
+        from ..errors import ExplainError
+
+        raise ExplainError(
+            f"the model must return logits of shape (N, classes), got {tuple(logits.shape)}"
+        )
+    if target is None:
+        return logits.detach().argmax(dim=1)
+    chunk = target[offset : offset + logits.shape[0]]
+    num_classes = logits.shape[1]
+    bad = ((chunk < 0) | (chunk >= num_classes)).nonzero()
+    if len(bad):
+        i = int(bad[0, 0])
+        raise ConfigError(
+            f"target {int(chunk[i])} for image {offset + i} is outside 0..{num_classes - 1} "
+            f"(the model has {num_classes} classes)"
+        )
+    return chunk.to(logits.device)

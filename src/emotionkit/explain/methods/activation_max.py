@@ -1,0 +1,322 @@
+"""``activation-max``: synthesize the input that most excites each channel of a layer.
+
+Gradient ascent on the pixels, from seeded noise around mid-gray, of the mean activation of
+one channel (or unit) of a named layer, with the usual regularizers: L2 decay towards gray,
+total variation, random jitter (circular shifts of at most ``jitter`` pixels, 2 by default
+for 48-pixel faces) and a Gaussian blur every ``blur_every`` steps; pixels stay in [0, 1].
+
+All requested channels are optimized *together*, as one batch (in chunks of ``max_batch``):
+image ``k`` only feeds the objective of channel ``k``, and in eval mode images do not
+interact, so this equals optimizing each channel alone, many times faster. Every random
+choice of channel ``c`` (start noise, shifts) comes from a generator seeded by ``(seed, c)``,
+so a channel's result does not depend on which other channels are in the batch. The forward
+pass stops at the layer: later layers never run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ConfigError, ExplainError
+from .._layers import check_single_call, default_conv_layer, find_layer
+from .._model_state import ModelState
+from ..base import Explainer, check_bool, check_float, check_int, check_model, chunks
+from ..explanation import Explanation
+from ..inputs import as_batch, model_device
+from ._common import model_trace, progress_bar
+
+
+class _StopForward(Exception):
+    """Raised by the layer hook to skip the rest of the network."""
+
+
+def parse_channels(value: Any, count: int, method: str = "activation-max") -> list[int]:
+    """Turn ``None`` (all), an int, ``"0-63"`` / ``"0,3,5-7"`` or a list into channel indices.
+
+    Args:
+        value: The channels option.
+        count: Number of channels of the layer.
+        method: Explainer name, for messages.
+
+    Returns:
+        Channel indices, in the given order.
+
+    Raises:
+        ConfigError: Malformed, or a channel outside ``0..count-1``.
+    """
+    if value is None:
+        return list(range(count))
+    if isinstance(value, int) and not isinstance(value, bool):
+        items = [value]
+    elif isinstance(value, str):
+        items = []
+        for part in value.replace(" ", "").split(","):
+            m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+            if not m:
+                raise ConfigError(
+                    f"{method}: cannot read channels {value!r}; use e.g. 0-63 or 0,3,5-7"
+                )
+            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+            if hi < lo:
+                raise ConfigError(f"{method}: empty channel range {part!r} in {value!r}")
+            items.extend(range(lo, hi + 1))
+    elif isinstance(value, (list, tuple, range, np.ndarray, torch.Tensor)):
+        items = [int(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
+    else:
+        raise ConfigError(f"{method}: channels must be an int, a range string or a list, "
+                          f"got {value!r}")
+    if not items:
+        raise ConfigError(f"{method}: no channels selected")
+    bad = [c for c in items if not 0 <= c < count]
+    if bad:
+        raise ConfigError(f"{method}: channel {bad[0]} is outside 0..{count - 1} of the layer")
+    return items
+
+
+def roll_batch(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """Circularly shift each image of (K, C, H, W) by its own ``(dy[k], dx[k])`` pixels."""
+    k, c, h, w = x.shape
+    rows = (torch.arange(h, device=x.device)[None, :] - dy[:, None]) % h
+    cols = (torch.arange(w, device=x.device)[None, :] - dx[:, None]) % w
+    x = x.gather(2, rows[:, None, :, None].expand(k, c, h, w))
+    return x.gather(3, cols[:, None, None, :].expand(k, c, h, w))
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur each channel of (K, C, H, W) with a Gaussian of std ``sigma`` (reflect padding)."""
+    radius = max(1, math.ceil(2 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-(t**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    pad = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
+    if pad < radius:  # image smaller than the kernel: skip blurring rather than fail
+        return x
+    y = F.pad(x, (radius, radius, 0, 0), mode="reflect")
+    y = F.conv2d(y, kernel.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    y = F.pad(y, (0, 0, radius, radius), mode="reflect")
+    return F.conv2d(y, kernel.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between neighbouring pixels, per image (K,)."""
+    dh = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1).mean(1)
+    dw = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(1).mean(1)
+    return dh + dw
+
+
+def _channel_generator(seed: int, channel: int) -> torch.Generator:
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(channel)]).generate_state(2)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def _input_shape(model: nn.Module, option: Any, images: torch.Tensor | None) -> tuple[int, ...]:
+    if option is not None:
+        shape = tuple(int(v) for v in option)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ConfigError(f"activation-max: input_shape must be (C, H, W), got {option!r}")
+        return shape
+    if images is not None:
+        return tuple(images.shape[1:])
+    name = getattr(model, "emotionkit_name", None)
+    if isinstance(name, str):
+        try:
+            from ...models import ModelZoo
+
+            return tuple(ModelZoo.info(name)["input_size"])
+        except Exception:  # not a zoo name any more: fall back to FER2013's size
+            pass
+    return (1, 48, 48)
+
+
+class ActivationMax(Explainer):
+    """Activation maximization; see the module docstring.
+
+    Options:
+        layer: Layer name (default: the last convolution in execution order).
+        channels: ``None`` (all), an index, ``"0-63"``-style ranges, or a list.
+        steps: Gradient-ascent steps.
+        lr: Adam learning rate (pixels are on [0, 1]).
+        l2: Weight of the L2 decay of ``pixel - 0.5``.
+        tv: Weight of the total-variation penalty.
+        jitter: Largest random shift in pixels per step (0: none).
+        blur_every: Blur every k steps (0: never).
+        blur_sigma: Standard deviation of that blur in pixels.
+        init_noise: Standard deviation of the starting noise around 0.5.
+        seed: Seed of every random choice.
+        input_shape: ``(C, H, W)``; default from the model's zoo entry, else (1, 48, 48).
+        max_batch: Channels optimized together.
+        progress: Show a progress bar on stderr.
+    """
+
+    name = "activation-max"
+    description = "Synthesized inputs that maximize each channel of a layer (all in one batch)"
+    defaults = MappingProxyType({
+        "layer": None, "channels": None, "steps": 200, "lr": 0.05, "l2": 1e-3, "tv": 0.05,
+        "jitter": 2, "blur_every": 4, "blur_sigma": 0.5, "init_noise": 0.1, "seed": 0,
+        "input_shape": None, "max_batch": 256, "progress": False,
+    })
+
+    def explain(
+        self, model: nn.Module, images: Any = None, target: Any = None, **options: Any
+    ) -> Explanation:
+        """Synthesize one input per channel.
+
+        Args:
+            model: The model.
+            images: Optional starting images instead of noise: one for all channels, or one
+                per channel.
+            target: Must be ``None`` (the objective is a channel, not a class).
+            **options: See the class docstring.
+
+        Returns:
+            An :class:`Explanation` of kind ``"synthesis"``: ``maps`` (K, C, H, W) holds the
+            synthesized images, ``scores["activation"]`` their channel's mean activation.
+        """
+        check_model(model)
+        if target is not None:
+            raise ConfigError(f"{self.name} takes no target; choose channels with channels=")
+        opts = self.resolve_options(options)
+        steps = check_int(self.name, "steps", opts["steps"], 0)
+        lr = check_float(self.name, "lr", opts["lr"], 0.0, strict=True)
+        l2 = check_float(self.name, "l2", opts["l2"], 0.0)
+        tv = check_float(self.name, "tv", opts["tv"], 0.0)
+        jitter = check_int(self.name, "jitter", opts["jitter"], 0)
+        blur_every = check_int(self.name, "blur_every", opts["blur_every"], 0)
+        blur_sigma = check_float(self.name, "blur_sigma", opts["blur_sigma"], 0.0, strict=True)
+        init_noise = check_float(self.name, "init_noise", opts["init_noise"], 0.0)
+        seed = check_int(self.name, "seed", opts["seed"])
+        max_batch = check_int(self.name, "max_batch", opts["max_batch"], 1)
+        check_bool(self.name, "progress", opts["progress"])
+        device, dtype = model_device(model)
+        start = None if images is None else as_batch(images, device, dtype)
+        shape = _input_shape(model, opts["input_shape"], start)
+        opts["input_shape"] = list(shape)
+
+        with ModelState(model) as state:
+            probe = torch.full((1, *shape), 0.5, device=device, dtype=dtype)
+            trace = model_trace(state, probe)
+            layer = default_conv_layer(trace, self.name) if opts["layer"] is None else opts["layer"]
+            module = find_layer(model, layer)
+            check_single_call(trace, layer, self.name)
+            names = [n for n, _ in trace.calls]
+            out_shape = dict(zip(names, trace.output_shapes, strict=True)).get(layer)
+            if out_shape is None:  # a container module: run once to see its output
+                out_shape = self._output_shape(state, module, probe)
+            if not isinstance(out_shape, tuple) or len(out_shape) not in (2, 4):
+                raise ExplainError(f"{self.name}: layer {layer!r} gives {out_shape}; need "
+                                   "(N, C, h, w) or (N, units)")
+            channels = parse_channels(opts["channels"], out_shape[1], self.name)
+            opts["layer"], opts["channels"] = layer, channels
+            if start is not None and len(start) not in (1, len(channels)):
+                raise ConfigError(f"{self.name}: give 1 starting image or one per channel "
+                                  f"({len(channels)}), got {len(start)}")
+            results, finals, histories = [], [], []
+            n_chunks = math.ceil(len(channels) / max_batch)
+            with progress_bar(steps * n_chunks, opts["progress"], self.name) as update:
+                for a, b in chunks(len(channels), max_batch):
+                    init = None
+                    if start is not None:
+                        init = start if len(start) == 1 else start[a:b]
+                    img, final, hist = self._optimize(
+                        state, module, channels[a:b], shape, init, steps, lr, l2, tv, jitter,
+                        blur_every, blur_sigma, init_noise, seed, update,
+                    )
+                    results.append(img)
+                    finals.append(final)
+                    histories.append(hist)
+        maps = torch.cat(results).detach().cpu()
+        return Explanation(
+            maps=maps,
+            images=maps.clone(),
+            targets=None,
+            scores={"activation": torch.cat(finals).cpu()},
+            method=self.name,
+            options=opts,
+            extras={"layer": layer, "channels": channels,
+                    "history": torch.cat(histories, dim=1).cpu()},
+            kind="synthesis",
+        )
+
+    @staticmethod
+    def _output_shape(state: ModelState, module: nn.Module, probe: torch.Tensor):
+        seen: list[Any] = []
+
+        def hook(mod, args, output):
+            seen.append(tuple(output.shape) if isinstance(output, torch.Tensor) else None)
+            raise _StopForward
+
+        with state.hooks() as hooks, torch.no_grad():
+            hooks.forward(module, hook)
+            try:
+                state.model(probe)
+            except _StopForward:
+                pass
+        return seen[0] if seen else None
+
+    def _optimize(self, state, module, channels, shape, init, steps, lr, l2, tv, jitter,
+                  blur_every, blur_sigma, init_noise, seed, update):
+        """Optimize one batch of channels; returns (images, final activations, history)."""
+        device, dtype = model_device(state.model)
+        k = len(channels)
+        gens = [_channel_generator(seed, c) for c in channels]
+        if init is None:
+            noise = torch.stack([torch.randn(shape, generator=g) for g in gens])
+            x0 = (0.5 + init_noise * noise).clamp(0.0, 1.0)
+        else:
+            x0 = init.expand(k, *shape).detach().cpu()
+        if jitter:
+            shifts = torch.stack([torch.randint(-jitter, jitter + 1, (max(steps, 1), 2),
+                                                generator=g) for g in gens]).to(device)
+        param = x0.to(device=device, dtype=dtype).clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([param], lr=lr)
+        index = torch.arange(k, device=device)
+        chans = torch.as_tensor(channels, device=device)
+        captured: list[torch.Tensor] = []
+
+        def hook(mod, args, output):
+            captured.append(output)
+            raise _StopForward
+
+        def objective(x: torch.Tensor) -> torch.Tensor:
+            captured.clear()
+            try:
+                state.model(x)
+            except _StopForward:
+                pass
+            (act,) = captured
+            picked = act[index, chans]
+            return picked.flatten(1).mean(1) if picked.ndim > 1 else picked
+
+        history = torch.zeros(steps, k)
+        with state.hooks() as hooks:
+            hooks.forward(module, hook)
+            for step in range(steps):
+                x = roll_batch(param, shifts[:, step, 0], shifts[:, step, 1]) if jitter else param
+                act = objective(x)
+                loss = -act.sum()
+                if l2:
+                    loss = loss + l2 * ((param - 0.5) ** 2).flatten(1).sum(1).sum()
+                if tv:
+                    loss = loss + tv * total_variation(param).sum()
+                (grad,) = torch.autograd.grad(loss, param)
+                param.grad = grad
+                optimizer.step()
+                param.grad = None
+                with torch.no_grad():
+                    param.clamp_(0.0, 1.0)
+                    if blur_every and (step + 1) % blur_every == 0:
+                        param.copy_(gaussian_blur(param, blur_sigma))
+                history[step] = act.detach().cpu()
+                update(1)
+            with torch.no_grad():
+                final = objective(param)
+        return param.detach(), final.detach(), history

@@ -1,0 +1,24 @@
+"""Test helpers for emotionkit and its plugins: tiny fixed-weight models and leak checks.
+
+* :class:`TinyCNN`: a one-channel CNN with all-ones kernels and chosen biases whose
+  saliency, guided-backprop, Grad-CAM and integrated-gradient maps can be derived by hand; in
+  variants with in-place, reused, functional and non-ReLU activations.
+* :class:`FailingLayer`: raises in forward or backward on purpose.
+* :func:`check_explainer`, :func:`snapshot`, :func:`assert_restored`, :func:`hook_counts`:
+  assert that an explainer leaves no hooks and restores the model.
+"""
+
+from __future__ import annotations
+
+from .checks import ModelSnapshot, assert_restored, check_explainer, hook_counts, snapshot
+from .models import FailingLayer, TinyCNN
+
+__all__ = [
+    "TinyCNN",
+    "FailingLayer",
+    "check_explainer",
+    "snapshot",
+    "assert_restored",
+    "hook_counts",
+    "ModelSnapshot",
+]
