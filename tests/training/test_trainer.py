@@ -315,3 +315,19 @@ def test_bad_data(tiny_model):
         t.fit(emotionkit.Dataset(torch.zeros(2, 48, 48, dtype=torch.uint8).numpy()))
     with pytest.raises(ConfigError, match="must be an emotionkit Dataset or an"):
         t.fit("train.csv")
+
+
+def test_augmentation_runs_on_training_batches_only(tiny_model, tiny_data):
+    from emotionkit.data.augment import AugmentConfig, Augmenter
+
+    trainer = _trainer(tiny_model, augment="rotation=10,flip", epochs=2)
+    assert trainer.augment == AugmentConfig(rotation_range=10, horizontal_flip=True)
+    hist = trainer.fit(*tiny_data)
+    assert isinstance(trainer.augmenter, Augmenter)
+    assert trainer.augmenter.calls == 2 * 3  # one call per training batch, none for validation
+    assert trainer.train_args()["augment"]["rotation_range"] == 10
+    assert len(hist) == 2
+    assert _trainer(tiny_model, augment="none").augment is None
+    assert _trainer(tiny_model, augment=AugmentConfig.preset("light")).augment.horizontal_flip
+    with pytest.raises(ConfigError, match="unknown augmentation option 'spin'"):
+        _trainer(tiny_model, augment="spin=3")

@@ -121,25 +121,12 @@ def _as_tensors(data: Any, name: str, num_classes: int) -> tuple[torch.Tensor, t
 
 
 def _pixel_stats(data: Any, x: torch.Tensor) -> tuple[float, float]:
-    """Mean and std of the training pixels on the [0, 1] scale (for the Normalize layer)."""
+    """Mean and std of all training pixels on the [0, 1] scale (for the Normalize layer)."""
+    from ..data.normalize import compute_stats
+
     if hasattr(data, "images"):
-        try:
-            from ..data.normalize import compute_stats
-        except ImportError:  # data layer without normalize.py: compute it here
-            compute_stats = None
-        if compute_stats is not None:
-            mean, std = compute_stats(data)
-            return float(mean), float(std)
-    total = total_sq = 0.0
-    count = 0
-    scale = 1.0 / 255.0 if x.dtype == torch.uint8 else 1.0
-    for chunk in torch.split(x, 4096):
-        c = chunk.double() * scale
-        total += float(c.sum())
-        total_sq += float((c * c).sum())
-        count += c.numel()
-    mean = total / count
-    return mean, math.sqrt(max(total_sq / count - mean * mean, 0.0))
+        return compute_stats(data, split=None)
+    return compute_stats(x.numpy() if x.dtype == torch.uint8 else x)
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -150,22 +137,17 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def _resolve_augment(augment: Any) -> Any:
-    if augment is None or augment is False or (isinstance(augment, str)
-                                               and augment.lower() in ("", "none", "off")):
+    """None for no augmentation, else an AugmentConfig (from a preset name or a spec string)."""
+    if augment is None or augment is False:
         return None
-    try:
-        from ..data.augment import AugmentConfig
-    except ImportError as exc:
-        raise ConfigError(f"augmentation {augment!r} asked for, but emotionkit.data.augment "
-                          f"cannot be imported ({exc})") from None
-    if isinstance(augment, AugmentConfig):
-        return augment
+    from ..data.augment import AugmentConfig
+
     if isinstance(augment, str):
-        if any(c in augment for c in "=,:"):
-            return AugmentConfig.parse(augment)
-        return AugmentConfig.preset(augment)
-    raise ConfigError(f"augment must be None, a preset name, a spec string or an AugmentConfig, "
-                      f"got {type(augment).__name__}")
+        augment = AugmentConfig.parse(augment)
+    if not isinstance(augment, AugmentConfig):
+        raise ConfigError(f"augment must be None, a preset name, a spec string or an "
+                          f"AugmentConfig, got {type(augment).__name__}")
+    return None if augment.is_identity else augment
 
 
 def _resolve_regularizers(regularizers: Any, model: nn.Module) -> dict[str, float] | None:
@@ -198,6 +180,8 @@ def _json_value(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "to_dict"):
+            return value.to_dict()
         return {k: _json_value(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
         return {str(k): _json_value(v) for k, v in value.items()}
