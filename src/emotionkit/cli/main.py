@@ -63,6 +63,8 @@ _OPTIONAL_COMMANDS: list[tuple[str, list[str]]] = [
     ("models", ["models"]),
     ("math", ["math_group"]),
     ("explain_check", ["explain_check"]),
+    ("explain", ["explain"]),
+    ("plugins", ["plugins"]),
 ]
 
 _register_commands()
