@@ -142,6 +142,8 @@ def blank_mask(images: np.ndarray, blank_std: float = 0.0) -> np.ndarray:
     Returns:
         Boolean (N,).
     """
+    if len(images) == 0:
+        return np.zeros(0, dtype=bool)
     flat = images.reshape(len(images), -1)
     if blank_std <= 0:
         return flat.min(axis=1) == flat.max(axis=1)

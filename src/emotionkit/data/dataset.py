@@ -14,6 +14,7 @@ from ..errors import ConfigError, DataFormatError, UnknownNameError
 from .classes import CLASS_NAMES, DISPLAY_NAMES, NUM_CLASSES
 
 IMAGE_SIZE = 48
+_SPLIT_ORDER = {"Training": 0, "Validation": 1, "PublicTest": 2, "PrivateTest": 3, "Test": 4}
 
 
 class Dataset(torch.utils.data.Dataset):
@@ -198,11 +199,12 @@ class Dataset(torch.utils.data.Dataset):
 
     @property
     def split_names(self) -> list[str]:
-        """Split names in order of first appearance."""
+        """Split names: Training, Validation, PublicTest, PrivateTest, Test first (those present),
+        then any other name in order of first appearance."""
         seen: dict[str, None] = {}
         for s in self.splits:
             seen.setdefault(str(s), None)
-        return list(seen)
+        return sorted(seen, key=lambda s: _SPLIT_ORDER.get(s, len(_SPLIT_ORDER)))
 
     # ----------------------------------------------------------------- splitting
     def split(self, name: str) -> Dataset:

@@ -59,11 +59,37 @@ def synthetic(n_per_class: int = 200, seed: int = 0, *, test_fraction: float = 0
 
 def _soft(d: np.ndarray, width: float) -> np.ndarray:
     """Anti-aliased stroke: 1 on the curve, fading to 0 at ``width`` pixels."""
-    return np.clip(1.0 - np.abs(d) / width, 0.0, 1.0)
+    return np.clip(1.0 - np.abs(d) * (1.0 / width), 0.0, 1.0)
+
+
+_CHUNK = 256  # faces drawn per vectorized pass (keeps the float32 temporaries in cache)
+
+
+def _face_params(labels: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Every per-face random quantity, drawn up front so chunking cannot change the result."""
+    n = len(labels)
+    shape = _CLASS_SHAPES[labels] + rng.normal(0.0, 0.12, (n, _CLASS_SHAPES.shape[1]))
+    names = ("curve", "mouth_open", "mouth_w", "tilt", "raise_", "eye_open", "asym")
+    params = {name: shape[:, i] for i, name in enumerate(names)}
+    params.update(
+        ang=rng.uniform(-0.25, 0.25, n),  # pose: rotation, scale, shift
+        scale=rng.uniform(0.85, 1.12, n),
+        cx=23.5 + rng.uniform(-3.0, 3.0, n),
+        cy=23.5 + rng.uniform(-3.0, 3.0, n),
+        mirror=rng.choice([-1.0, 1.0], n),  # asymmetric cues may sit on either side
+        face_w=rng.uniform(0.85, 1.05, n),  # face shape
+        face_h=rng.uniform(1.1, 1.3, n),
+        skin=rng.uniform(0.45, 0.85, n),  # lighting
+        light_dir=rng.uniform(0, 2 * np.pi, n),
+        light_amp=rng.uniform(0.0, 0.35, n),
+        background=rng.uniform(0.05, 0.6, n),
+        noise=rng.uniform(0.02, 0.08, n),
+    )
+    return params
 
 
 def draw_faces(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Draw one face per label, vectorized over the batch.
+    """Draw one face per label, vectorized over the batch (float32, in chunks).
 
     Args:
         labels: int array (N,) of classes in 0..6.
@@ -73,57 +99,54 @@ def draw_faces(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         uint8 array (N, 48, 48).
     """
     n = len(labels)
-    shape = _CLASS_SHAPES[labels] + rng.normal(0.0, 0.12, (n, _CLASS_SHAPES.shape[1]))
-    curve, mouth_open, mouth_w, tilt, raise_, eye_open, asym = (shape[:, i, None, None] for i in range(7))
+    params = _face_params(labels, rng)
+    out = np.empty((n, 48, 48), np.uint8)
+    for i0 in range(0, n, _CHUNK):
+        sel = slice(i0, min(n, i0 + _CHUNK))
+        p = {k: v[sel].astype(np.float32)[:, None, None] for k, v in params.items()}
+        noise = rng.standard_normal((len(range(*sel.indices(n))), 48, 48), dtype=np.float32)
+        out[sel] = _draw_chunk(p, noise)
+    return out
 
-    # pose: rotation, scale, shift; face shape: width/height
-    ang = rng.uniform(-0.25, 0.25, n)[:, None, None]
-    scale = rng.uniform(0.85, 1.12, n)[:, None, None]
-    cx = 23.5 + rng.uniform(-3.0, 3.0, n)[:, None, None]
-    cy = 23.5 + rng.uniform(-3.0, 3.0, n)[:, None, None]
-    mirror = rng.choice([-1.0, 1.0], n)[:, None, None]  # asymmetric cues may sit on either side
 
-    yy, xx = np.mgrid[0:48, 0:48].astype(np.float64)
-    dx, dy = xx[None] - cx, yy[None] - cy
+def _draw_chunk(p: dict[str, np.ndarray], noise: np.ndarray) -> np.ndarray:
+    yy, xx = np.mgrid[0:48, 0:48].astype(np.float32)
+    dx, dy = xx[None] - p["cx"], yy[None] - p["cy"]
     # face coordinates in units of ~ half face width (u right, v down)
-    u = (np.cos(ang) * dx + np.sin(ang) * dy) / (17.0 * scale)
-    v = (-np.sin(ang) * dx + np.cos(ang) * dy) / (17.0 * scale)
-    px = 17.0 * scale  # pixels per face unit
-
-    face_w = rng.uniform(0.85, 1.05, n)[:, None, None]
-    face_h = rng.uniform(1.1, 1.3, n)[:, None, None]
-    face = np.clip((1.0 - ((u / face_w) ** 2 + (v / face_h) ** 2)) * 6.0, 0.0, 1.0)
+    px = 17.0 * p["scale"]  # pixels per face unit
+    cos, sin = np.cos(p["ang"]) / px, np.sin(p["ang"]) / px
+    u = cos * dx + sin * dy
+    v = cos * dy - sin * dx
+    face = np.clip((1.0 - ((u / p["face_w"]) ** 2 + (v / p["face_h"]) ** 2)) * 6.0, 0.0, 1.0)
 
     ink = np.zeros_like(u)
-    # eyes: ellipses whose height follows eye openness
+    eye_h = 0.09 * np.clip(p["eye_open"], 0.2, 2.0)
+    abs_u = np.abs(u)
+    brow_v = -0.52 - 0.18 * p["raise_"] + 0.88 * p["tilt"] * (0.19 - abs_u)
+    brow = _soft((v - brow_v) * px, 1.4)
     for side in (-1.0, 1.0):
-        eu, ev = u - side * 0.38, v + 0.25
-        r = (eu / 0.17) ** 2 + (ev / (0.09 * np.clip(eye_open, 0.2, 2.0))) ** 2
-        ink = np.maximum(ink, np.clip((1.0 - r) * 3.0, 0.0, 1.0))
+        # eyes: ellipses whose height follows eye openness
+        eu = u - side * 0.38
+        r = (eu / 0.17) ** 2 + ((v + 0.25) / eye_h) ** 2
+        np.maximum(ink, np.clip((1.0 - r) * 3.0, 0.0, 1.0), out=ink)
         # brows: short tilted lines above the eyes; inner end lowered by tilt
-        bu = u - side * 0.38
-        brow_v = -0.52 - 0.18 * raise_ + 0.55 * tilt * (0.19 - np.abs(u)) * 1.6
-        in_brow = np.abs(bu) < 0.2
-        ink = np.maximum(ink, _soft((v - brow_v) * px, 1.4) * in_brow)
+        np.maximum(ink, brow * (np.abs(eu) < 0.2), out=ink)
     # mouth: parabola with curvature; openness draws a second (lower) lip
-    mu = u / (0.36 * np.clip(mouth_w, 0.3, 1.6))
-    in_mouth = np.abs(mu) < 1.0
-    lean = asym * mirror * 0.12 * mu
-    upper = 0.55 + curve * 0.16 * (1.0 - mu**2) - lean
-    lower = upper + 0.05 + 0.22 * np.clip(mouth_open, 0.0, 1.5) * np.sqrt(np.clip(1.0 - mu**2, 0.0, 1.0))
-    ink = np.maximum(ink, _soft((v - upper) * px, 1.3) * in_mouth)
-    ink = np.maximum(ink, _soft((v - lower) * px, 1.3) * in_mouth)
-    gap = (v > upper) & (v < lower) & in_mouth
-    ink = np.maximum(ink, 0.7 * gap * (mouth_open > 0.3))
+    mu = u / (0.36 * np.clip(p["mouth_w"], 0.3, 1.6))
+    mu2 = mu * mu
+    in_mouth = mu2 < 1.0
+    upper = 0.55 + p["curve"] * 0.16 * (1.0 - mu2) - p["asym"] * p["mirror"] * 0.12 * mu
+    opening = 0.22 * np.clip(p["mouth_open"], 0.0, 1.5)
+    lower = upper + 0.05 + opening * np.sqrt(np.clip(1.0 - mu2, 0.0, 1.0))
+    np.maximum(ink, _soft((v - upper) * px, 1.3) * in_mouth, out=ink)
+    np.maximum(ink, _soft((v - lower) * px, 1.3) * in_mouth, out=ink)
+    gap = (v > upper) & (v < lower) & in_mouth & (p["mouth_open"] > 0.3)
+    np.maximum(ink, 0.7 * gap, out=ink)
 
     # lighting: skin tone, directional gradient, background
-    skin = rng.uniform(0.45, 0.85, n)[:, None, None]
-    light_dir = rng.uniform(0, 2 * np.pi, n)[:, None, None]
-    light = 1.0 + rng.uniform(0.0, 0.35, n)[:, None, None] * (
-        np.cos(light_dir) * dx + np.sin(light_dir) * dy
-    ) / 24.0
-    background = rng.uniform(0.05, 0.6, n)[:, None, None]
-    img = background * (1.0 - face) + face * skin * (1.0 - 0.8 * ink)
-    img = img * light
-    img = img + rng.normal(0.0, rng.uniform(0.02, 0.08, n)[:, None, None], img.shape)
+    light = 1.0 + p["light_amp"] * (
+        np.cos(p["light_dir"]) * dx + np.sin(p["light_dir"]) * dy
+    ) * (1.0 / 24.0)
+    img = p["background"] * (1.0 - face) + face * p["skin"] * (1.0 - 0.8 * ink)
+    img = img * light + p["noise"] * noise
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)

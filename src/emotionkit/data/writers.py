@@ -73,7 +73,7 @@ def csv_bytes(dataset: Any, progress: bool = False) -> bytes:
     labeled = dataset.labels is not None
     out = [b"emotion,pixels,Usage\n" if labeled else b"id,feature,Usage\n"]
     n = len(dataset)
-    flat = dataset.images.reshape(n, -1)
+    flat = dataset.images.reshape(n, 48 * 48)
     ids = np.asarray(dataset.ids)
     if labeled:
         first = dataset.labels
