@@ -266,7 +266,10 @@ class ModelZoo:
         if name not in _COUNT_CACHE:
             from .summary import count_params
 
-            with torch.device("meta"):
+            try:
+                with torch.device("meta"):
+                    model = entry.builder(**entry.defaults)
+            except (NotImplementedError, RuntimeError):  # a builder that needs real tensors
                 model = entry.builder(**entry.defaults)
             _COUNT_CACHE[name] = count_params(model)
         counts = _COUNT_CACHE[name]

@@ -4,9 +4,12 @@ Each is rebuilt layer for layer from the report's Keras model, so its parameter 
 report's in Keras counting (BatchNorm = 2 trainable + 2 non-trainable "moving" values per
 channel; :func:`emotionkit.models.summary` counts the same way). Keras defaults are kept where
 they matter for faithfulness: Glorot-uniform initialisation with zero biases, BatchNorm
-``eps=1e-3`` and momentum 0.99 (PyTorch ``momentum=0.01``), LeakyReLU ``alpha=0.3``, 'same'
-padding with TensorFlow's bottom/right rule. The reports' softmax output layer is left out:
-zoo models return logits. Dropout rates not given in a report are options with usual defaults.
+``eps=1e-3``, LeakyReLU ``alpha=0.3``, 'same' padding with TensorFlow's bottom/right rule. One
+Keras default is deliberately not copied: BatchNorm's moving averages use PyTorch's momentum 0.1
+rather than Keras' 0.99 (``momentum=0.01`` here), whose running statistics lag so far behind in
+short runs that an eval-mode model predicts a single class. The reports' softmax output layer
+is left out: zoo models return logits. Dropout rates not given in a report are options with
+usual defaults.
 
 ========= ======================================== ===================================
 name      source                                    Keras parameters
@@ -29,7 +32,7 @@ from .layers import MaxPool2dSame, conv_same
 from .registry import ModelInfo, register_model
 
 _FLAT = 48 * 48  # 2,304 input pixels
-_KERAS_BN = {"eps": 1e-3, "momentum": 0.01}  # Keras BatchNormalization defaults in PyTorch terms
+_KERAS_BN = {"eps": 1e-3}  # Keras epsilon; PyTorch momentum 0.1 (see module docstring)
 
 _REPORT_2017 = "ML2017 Fall HW3 course report (Keras)"
 _REPORT_2018 = "ML2018 HW3 course report (Keras)"
