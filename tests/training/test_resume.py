@@ -185,3 +185,21 @@ def test_inf_loss_without_checkpoint(tiny_model, tiny_data):
     with pytest.raises(TrainingError, match=r"became nan at epoch 1, batch 1/3; no checkpoint "
                                             r"was written \(no out_dir\)"):
         Trainer(tiny_model, batch_size=32, quiet=True).fit(*tiny_data)
+
+
+def test_deferred_nan_check_names_the_first_bad_batch(tiny_model, tiny_data):
+    """The GPU path checks losses in groups; the error still names the first bad batch."""
+    seen = []
+
+    def poison(trainer, epoch, batch, loss, **kw):
+        seen.append(batch)
+        if batch == 1:
+            with torch.no_grad():
+                trainer.model.fc.weight.fill_(float("nan"))
+
+    trainer = Trainer(tiny_model, epochs=1, batch_size=16, quiet=True, precision="fp32",
+                      callbacks=[LambdaCallback(on_batch_end=poison)])
+    trainer._defer_checks = True
+    with pytest.raises(TrainingError, match="became nan at epoch 1, batch 3/6; no checkpoint"):
+        trainer.fit(*tiny_data)
+    assert seen == [0, 1, 2, 3, 4, 5]  # the check ran after the group, at the end of the epoch

@@ -331,3 +331,24 @@ def test_augmentation_runs_on_training_batches_only(tiny_model, tiny_data):
     assert _trainer(tiny_model, augment=AugmentConfig.preset("light")).augment.horizontal_flip
     with pytest.raises(ConfigError, match="unknown augmentation option 'spin'"):
         _trainer(tiny_model, augment="spin=3")
+
+
+def test_history_json_and_plot(tmp_path):
+    h = History("m", monitor="val_loss")
+    h.append({"epoch": 1, "train_loss": 2.0, "train_acc": 0.2, "val_loss": 1.5, "val_acc": 0.3,
+              "lr": 0.1, "seconds": 1.0})
+    h.append({"epoch": 2, "train_loss": 1.0, "train_acc": 0.5, "lr": 0.1, "seconds": 1.0})
+    assert h.improved(1.4) and not h.improved(None)
+    h.best_epoch = 1
+    assert h.improved(1.4) and not h.improved(1.5) and not h.improved(1.45, min_delta=0.1)
+    h.save(tmp_path / "h.json")
+    back = History.load(tmp_path / "h.json")
+    assert back == h and back[1]["val_acc"] is None and back["train_loss"] == [2.0, 1.0]
+    with pytest.raises(ValueError, match="expected epoch 3, got 5"):
+        h.append({"epoch": 5})
+    h.plot(tmp_path / "c.png")
+    History().plot(tmp_path / "empty.png")  # no epochs: still a valid figure
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(emotionkit.CheckpointError, match="must be a dict with an 'epochs' list"):
+        History.load(tmp_path / "bad.json")

@@ -190,7 +190,8 @@ class History:
             ax.set_xlabel("epoch")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-            ax.legend()
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend()
         fig.suptitle(title if title is not None else (self.model_name or "training"))
         fig.tight_layout()
         atomic_write_with(path, lambda fh: fig.savefig(fh, format="png"))

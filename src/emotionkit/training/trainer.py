@@ -314,6 +314,8 @@ class Trainer:
         self.device = distributed.device_for(self.dist, resolve_device(device))
         self.precision = resolve_precision(precision, self.device)
         self.channels_last = resolve_channels_last(channels_last, model, self.device)
+        # on a GPU, checking every loss would wait for the GPU at every batch: check in groups
+        self._defer_checks = self.device.type == "cuda"
         from ..data.classes import CLASS_NAMES
 
         self.class_names = list(CLASS_NAMES)
@@ -566,7 +568,7 @@ class Trainer:
         count = int(partial.get("count", 0))
         seconds_before = float(partial.get("seconds", 0.0))
         lr_start = float(partial.get("lr", self.optimizer.param_groups[0]["lr"]))
-        deferred = dev.type == "cuda" and not env.is_distributed
+        deferred = self._defer_checks and not env.is_distributed
         pending: list[tuple[int, torch.Tensor]] = []
         bar = self._bar(epoch, used, start * bs)
         t0 = time.perf_counter()
