@@ -144,3 +144,12 @@ def test_builder_must_return_a_module():
             ModelZoo.create("broken-test-net")
     finally:
         registry_module._REGISTRY.pop("broken-test-net", None)
+
+
+@pytest.mark.parametrize("name", ModelZoo.list())
+def test_recipe_augment_parses(name):
+    """Every recipe's augmentation setting is one the data layer understands."""
+    from emotionkit.data.augment import AugmentConfig
+
+    recipe = ModelZoo.info(name)["recipe"]
+    AugmentConfig.parse(recipe.get("augment", "none"))
