@@ -65,6 +65,7 @@ _OPTIONAL_COMMANDS: list[tuple[str, list[str]]] = [
     ("explain_check", ["explain_check"]),
     ("explain", ["explain"]),
     ("plugins", ["plugins"]),
+    ("evaluate", ["evaluate", "compare"]),
 ]
 
 _register_commands()
