@@ -144,7 +144,7 @@ class ActivationMax(Explainer):
         layer: Layer name (default: the last convolution in execution order).
         channels: ``None`` (all), an index, ``"0-63"``-style ranges, or a list.
         steps: Gradient-ascent steps.
-        lr: Adam learning rate (pixels are on [0, 1]).
+        lr: Adam learning rate (pixels are on [0, 1]; Adam's usual betas 0.9, 0.999).
         l2: Weight of the L2 decay of ``pixel - 0.5``.
         tv: Weight of the total-variation penalty.
         jitter: Largest random shift in pixels per step (0: none).
@@ -277,7 +277,10 @@ class ActivationMax(Explainer):
             shifts = torch.stack([torch.randint(-jitter, jitter + 1, (max(steps, 1), 2),
                                                 generator=g) for g in gens]).to(device)
         param = x0.to(device=device, dtype=dtype).clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([param], lr=lr)
+        # Adam, written out: per-pixel statistics keep the channels independent, and it avoids
+        # torch.optim's slow first-use imports
+        moment1, moment2 = torch.zeros_like(param), torch.zeros_like(param)
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
         index = torch.arange(k, device=device)
         chans = torch.as_tensor(channels, device=device)
         captured: list[torch.Tensor] = []
@@ -308,10 +311,11 @@ class ActivationMax(Explainer):
                 if tv:
                     loss = loss + tv * total_variation(param).sum()
                 (grad,) = torch.autograd.grad(loss, param)
-                param.grad = grad
-                optimizer.step()
-                param.grad = None
                 with torch.no_grad():
+                    moment1.mul_(beta1).add_(grad, alpha=1.0 - beta1)
+                    moment2.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+                    denom = (moment2 / (1.0 - beta2 ** (step + 1))).sqrt_().add_(eps)
+                    param.addcdiv_(moment1, denom, value=-lr / (1.0 - beta1 ** (step + 1)))
                     param.clamp_(0.0, 1.0)
                     if blur_every and (step + 1) % blur_every == 0:
                         param.copy_(gaussian_blur(param, blur_sigma))
