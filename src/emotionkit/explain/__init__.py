@@ -22,6 +22,7 @@ from typing import Any
 from .base import Attribution, AttributionExplainer, Explainer
 from .explanation import Explanation
 from .hookspecs import hookimpl
+from .methods._common import clean_logits, input_gradients
 from .plugins import (
     available,
     get,
@@ -54,6 +55,8 @@ __all__ = [
     "Attribution",
     "Explanation",
     "hookimpl",
+    "input_gradients",
+    "clean_logits",
     "get",
     "available",
     "run",
