@@ -281,8 +281,11 @@ def test_similarity_measures_match_scipy_and_skimage():
     assert rho[1] == pytest.approx(1.0)
     s = ssim_rows(a, b)
     for i in range(5):
-        lo, hi = min(a[i].min(), b[i].min()), max(a[i].max(), b[i].max())
-        assert s[i] == pytest.approx(structural_similarity(a[i], b[i], data_range=hi - lo))
+        ua, ub = a[i] / np.abs(a[i]).max(), b[i] / np.abs(b[i]).max()
+        lo, hi = min(ua.min(), ub.min()), max(ua.max(), ub.max())
+        assert s[i] == pytest.approx(structural_similarity(ua, ub, data_range=hi - lo))
+    # scale-free: a map and 1000 x the map are structurally identical
+    np.testing.assert_allclose(ssim_rows(a, 1000 * a), 1.0)
     const = np.zeros((2, 9, 9))
     rho = spearman_rows(np.stack([a[0], const[0]]), const)
     assert rho[0] == 0.0 and np.isnan(rho[1])  # one constant: 0; both: undefined

@@ -52,8 +52,15 @@ def _parse_methods(value: str | None) -> list[str]:
 
 
 def _is_attribution(explainer: Any) -> bool:
-    kind = getattr(explainer, "kind", None) or getattr(explainer, "output_kind", None)
-    return kind in (None, "attribution")
+    """Whether an explainer makes per-pixel maps (activation-max, layer-outputs do not)."""
+    kind = getattr(explainer, "kind", None)
+    if isinstance(kind, str):
+        return kind == "attribution"
+    try:
+        from ..explain.base import AttributionExplainer
+    except ImportError:  # pragma: no cover - the explain package is always there
+        return True
+    return isinstance(explainer, AttributionExplainer)
 
 
 def _slug(name: str) -> str:

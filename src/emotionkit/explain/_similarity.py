@@ -250,11 +250,14 @@ def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def ssim_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Structural similarity (scikit-image) of each pair of 2-D maps.
+    """Structural similarity (scikit-image) of each pair of 2-D maps, compared by their structure.
 
-    ``data_range`` is the joint value range of the pair (raw maps have no fixed range), so a
-    change of scale counts as a change. Identical constant maps give 1; the window is 7 pixels or
-    the largest odd size that fits small maps.
+    Each map is first divided by its own maximum absolute value: a pure rescaling (no clipping,
+    no shift, signs kept), unlike display normalization. Without it SSIM mostly measures the
+    maps' scale, which changes by orders of magnitude when weights are randomized, so every
+    method would look sane. ``data_range`` is then the joint value range of the pair. Two
+    identical maps (e.g. both all-zero) give 1; the window is 7 pixels or the largest odd size
+    that fits small maps.
 
     Args:
         a: Maps (N, H, W).
@@ -265,17 +268,27 @@ def ssim_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     from skimage.metrics import structural_similarity
 
+    a, b = _unit_scale(a), _unit_scale(b)
     out = np.empty(a.shape[0])
     side = min(a.shape[-2:])
     win = min(7, side if side % 2 else side - 1)
     for i in range(a.shape[0]):
         lo = min(a[i].min(), b[i].min())
         hi = max(a[i].max(), b[i].max())
-        if hi == lo or win < 3:
+        if not np.isfinite(hi - lo):
+            out[i] = np.nan
+        elif hi == lo or win < 3:
             out[i] = 1.0 if np.array_equal(a[i], b[i]) else 0.0
-            continue
-        out[i] = structural_similarity(a[i], b[i], data_range=hi - lo, win_size=win)
+        else:
+            out[i] = structural_similarity(a[i], b[i], data_range=hi - lo, win_size=win)
     return out
+
+
+def _unit_scale(maps: np.ndarray) -> np.ndarray:
+    """Divide each map by its maximum absolute value (all-zero maps stay zero)."""
+    peak = np.abs(maps).reshape(maps.shape[0], -1).max(axis=1)
+    peak = np.where(peak > 0, peak, 1.0).reshape((-1,) + (1,) * (maps.ndim - 1))
+    return maps / peak
 
 
 def check_similarities(similarity: Sequence[str] | str) -> tuple[str, ...]:

@@ -436,7 +436,9 @@ def sanity_check(
             in execution order) or ``"independent"`` (one layer at a time, others original).
         seed: Seed of the re-initialization; the global RNGs are also seeded with it before every
             ``explain`` call (for explainers that draw noise) and restored afterwards.
-        similarity: ``"spearman"`` and/or ``"ssim"``; each on absolute and signed maps.
+        similarity: ``"spearman"`` and/or ``"ssim"``; each on absolute and signed maps. Maps are
+            the raw ones (no display normalization); SSIM divides each map by its maximum
+            absolute value first (see :func:`emotionkit.explain._similarity.ssim_rows`).
         layers: Restrict randomization to these module names (default: every module with
             parameters of its own that runs in the forward pass).
         n_examples: Number of images whose maps are kept for

@@ -1,0 +1,191 @@
+"""Cost of the faithfulness metric against the forward passes it needs, and against Quantus.
+
+Measured in one run, on the same model and images:
+
+1. ``faithfulness()`` for one gradient method (``saliency``): maps + deletion + insertion + the
+   two random-order curves, ``steps + 1`` points each.
+2. The baseline: the same number of plain forward passes, ``4 x (steps + 1) x n``, in the same
+   batch sizes (chunks of ``--max-batch``), under ``torch.inference_mode()`` with the model in
+   eval mode, on one pre-built input batch. Target: (1) <= 1.15 x (2).
+3. Where Quantus is importable: ``quantus.PixelFlipping`` (deletion curve only) with
+   ``features_in_step = 2304 / q`` against ``faithfulness(..., curves=("deletion",))`` with
+   ``steps = q`` on the same maps (``--quantus-steps``, default 48 so both remove the very same
+   pixels at each step; the curves are compared too). Quantus is never a dependency.
+
+Run::
+
+    python bench/explain_quality.py                 # 500 images, 50 steps, compact zoo model
+    python bench/explain_quality.py --n 100 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from emotionkit._runtime import describe_machine, resolve_device
+from emotionkit.data import synthetic
+from emotionkit.explain.faithfulness import faithfulness
+
+
+class LocalSaliency:
+    """Vanilla input gradient, used only when the built-in ``saliency`` is not registered."""
+
+    name = "saliency(local)"
+
+    def explain(self, model, images, target=None, **options):
+        x = images.detach().clone().requires_grad_(True)
+        logits = model(x)
+        t = logits.argmax(1) if target is None else torch.as_tensor(target, device=x.device)
+        (grad,) = torch.autograd.grad(logits.gather(1, t.view(-1, 1)).sum(), x)
+        return SimpleNamespace(maps=grad.detach(), targets=t.detach().cpu())
+
+
+def saliency_method():
+    try:
+        from emotionkit.explain import get
+
+        return get("saliency")
+    except (ImportError, AttributeError, KeyError):
+        return LocalSaliency()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_forwards(model, total: int, max_batch: int, device: torch.device) -> float:
+    """Time ``total`` forward passes in chunks of ``max_batch`` (the metric's batch sizes)."""
+    gen = torch.Generator().manual_seed(0)
+    buffer = torch.rand(min(max_batch, total), 1, 48, 48, generator=gen).to(device)
+    sync(device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for first in range(0, total, max_batch):
+            model(buffer[: min(max_batch, total - first)])
+    sync(device)
+    return time.perf_counter() - start
+
+
+def run_quantus(model, images, maps, targets, steps: int, device: torch.device):
+    """Quantus PixelFlipping on the same model, images and maps; returns (seconds, curves)."""
+    import quantus
+
+    pixels = images.shape[-1] * images.shape[-2]
+    metric = quantus.PixelFlipping(
+        features_in_step=pixels // steps,
+        perturb_baseline=0.0,  # our "zeros"; Quantus "black" is the image minimum
+        disable_warnings=True,
+        display_progressbar=False,
+    )
+    x = images.cpu().numpy()
+    a = maps.abs().sum(1, keepdim=True).cpu().numpy()  # the same ranking as ours (|map|)
+    y = targets.cpu().numpy()
+    start = time.perf_counter()
+    curves = metric(
+        model=model, x_batch=x, y_batch=y, a_batch=a, device=str(device), channel_first=True
+    )
+    sync(device)
+    return time.perf_counter() - start, np.asarray(curves, dtype=np.float64)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=500, help="images (default 500)")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--max-batch", type=int, default=1024)
+    parser.add_argument("--model", default="compact", help="zoo model name")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=1, help="best of R timings of each")
+    parser.add_argument("--quantus-n", type=int, default=None, help="images for Quantus (def. n)")
+    parser.add_argument("--quantus-steps", type=int, default=48)
+    parser.add_argument("--no-quantus", action="store_true")
+    args = parser.parse_args()
+
+    print(describe_machine())
+    device = resolve_device(args.device)
+    from emotionkit.models import ModelZoo
+
+    model = ModelZoo.create(args.model, seed=0).to(device).eval()
+    data = synthetic(math.ceil(args.n / 7 / 0.2) + 1, seed=0).split("PublicTest")
+    images = data.subset(slice(0, args.n)).to_tensor(device)[0]
+    method = saliency_method()
+    total = 4 * (args.steps + 1) * args.n
+    print(
+        f"model={args.model} device={device} n={args.n} steps={args.steps} "
+        f"max_batch={args.max_batch} method={getattr(method, 'name', method)} "
+        f"forwards={total} ({math.ceil(total / args.max_batch)} batches)"
+    )
+    with torch.inference_mode():  # warm-up
+        model(images[: min(64, args.n)])
+
+    metric_times, curve_times, forward_times = [], [], []
+    for _ in range(args.repeats):  # interleaved, so load changes hit both alike
+        forward_times.append(plain_forwards(model, total, args.max_batch, device))
+        start = time.perf_counter()
+        result = faithfulness(
+            model, method, images, steps=args.steps, max_batch=args.max_batch, seed=0
+        )
+        sync(device)
+        metric_times.append(time.perf_counter() - start)
+        curve_times.append(result.seconds["curves"])
+        assert result.n_forward == total
+    t_metric, t_fwd = min(metric_times), min(forward_times)
+    print(f"plain forwards ({total}):         {t_fwd:8.2f} s")
+    print(
+        f"faithfulness (maps + 4 curves):  {t_metric:8.2f} s  (curves only {min(curve_times):.2f} s)"
+    )
+    print(f"ratio faithfulness / forwards:   {t_metric / t_fwd:8.3f}  (target <= 1.15)")
+    s = result.summary()
+    print(
+        f"deletion AUC {s['deletion_auc']:.4f} (random {s['random_deletion_auc']:.4f}), "
+        f"insertion AUC {s['insertion_auc']:.4f} (random {s['random_insertion_auc']:.4f})"
+    )
+
+    if args.no_quantus:
+        return
+    try:
+        import quantus  # noqa: F401
+    except ImportError as exc:
+        print(f"Quantus: not installed ({exc}); no comparison")
+        return
+    nq = args.quantus_n or args.n
+    q = args.quantus_steps
+    x_q = images[:nq]
+    maps = LocalSaliency().explain(model, x_q)
+    targets = maps.targets
+    try:
+        t_quantus, q_curves = run_quantus(model, x_q, maps.maps, targets, q, device)
+    except Exception as exc:  # report how it fails, never break the benchmark
+        print(f"Quantus: PixelFlipping failed: {type(exc).__name__}: {exc}")
+        return
+    start = time.perf_counter()
+    ours = faithfulness(
+        model,
+        None,
+        x_q,
+        maps=maps.maps,
+        target=targets,
+        steps=q,
+        curves=("deletion",),
+        max_batch=args.max_batch,
+    )
+    sync(device)
+    t_ours = time.perf_counter() - start
+    diff = np.abs(ours.curves["deletion"][:, 1:] - q_curves).max()
+    print(
+        f"Quantus {quantus.__version__} PixelFlipping, {nq} images, {q} steps of "
+        f"{2304 // q} pixels, deletion only: {t_quantus:.2f} s; ours, same curve: {t_ours:.2f} s"
+    )
+    print(f"ratio Quantus / ours:            {t_quantus / t_ours:8.2f}  (target >= 10)")
+    print(f"max |our curve - Quantus curve|: {diff:.2e} (same pixels removed at each step)")
+
+
+if __name__ == "__main__":
+    main()
