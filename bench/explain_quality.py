@@ -138,9 +138,8 @@ def main() -> None:
         assert result.n_forward == total
     t_metric, t_fwd = min(metric_times), min(forward_times)
     print(f"plain forwards ({total}):         {t_fwd:8.2f} s")
-    print(
-        f"faithfulness (maps + 4 curves):  {t_metric:8.2f} s  (curves only {min(curve_times):.2f} s)"
-    )
+    t_curves = min(curve_times)
+    print(f"faithfulness (maps + 4 curves):  {t_metric:8.2f} s  (curves only {t_curves:.2f} s)")
     print(f"ratio faithfulness / forwards:   {t_metric / t_fwd:8.3f}  (target <= 1.15)")
     s = result.summary()
     print(
