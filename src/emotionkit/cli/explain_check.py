@@ -48,19 +48,9 @@ def _parse_methods(value: str | None) -> list[str]:
         for name in names:
             explain.get(name)  # UnknownExplainerError lists the valid names
         return list(dict.fromkeys(names))
-    return [name for name in explain.available() if _is_attribution(explain.get(name))]
+    from ..explain._similarity import is_attribution
 
-
-def _is_attribution(explainer: Any) -> bool:
-    """Whether an explainer makes per-pixel maps (activation-max, layer-outputs do not)."""
-    kind = getattr(explainer, "kind", None)
-    if isinstance(kind, str):
-        return kind == "attribution"
-    try:
-        from ..explain.base import AttributionExplainer
-    except ImportError:  # pragma: no cover - the explain package is always there
-        return True
-    return isinstance(explainer, AttributionExplainer)
+    return [name for name in explain.available() if is_attribution(explain.get(name))]
 
 
 def _slug(name: str) -> str:

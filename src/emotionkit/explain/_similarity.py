@@ -40,14 +40,39 @@ def resolve_method(method: Any) -> tuple[str, Any]:
     if isinstance(method, str):
         from . import get  # lazy: the package __init__ may import this module
 
-        return method, get(method)
-    if callable(getattr(method, "explain", None)):
-        name = getattr(method, "name", None) or type(method).__name__
-        return str(name), method
-    raise ConfigError(
-        f"method must be an explainer name or an object with an explain() method, "
-        f"got {type(method).__name__}"
-    )
+        name, explainer = method, get(method)
+    elif callable(getattr(method, "explain", None)):
+        name, explainer = str(getattr(method, "name", None) or type(method).__name__), method
+    else:
+        raise ConfigError(
+            f"method must be an explainer name or an object with an explain() method, "
+            f"got {type(method).__name__}"
+        )
+    if not is_attribution(explainer):
+        raise ExplainError(
+            f"explainer {name!r} does not make per-pixel attribution maps; sanity checks and "
+            "faithfulness need an attribution method"
+        )
+    return name, explainer
+
+
+def is_attribution(explainer: Any) -> bool:
+    """Whether an explainer makes per-pixel maps (``activation-max``, ``layer-outputs`` do not).
+
+    Args:
+        explainer: An explainer object.
+
+    Returns:
+        Its ``kind`` attribute equals ``"attribution"`` when it has one; otherwise whether it is
+        an :class:`emotionkit.explain.AttributionExplainer`, or, for objects outside the
+        emotionkit class tree (duck-typed plugins), True.
+    """
+    kind = getattr(explainer, "kind", None)
+    if isinstance(kind, str):
+        return kind == "attribution"
+    from .base import AttributionExplainer, Explainer
+
+    return isinstance(explainer, AttributionExplainer) or not isinstance(explainer, Explainer)
 
 
 def explain_raw(
