@@ -84,3 +84,24 @@ def test_non_attribution_explainers_are_refused(name):
         faithfulness(tiny_net(), name, torch.rand(2, 1, 48, 48), steps=2)
     with pytest.raises(ExplainError, match=f"explainer '{name}' does not make per-pixel"):
         sanity_check(tiny_net(), name, torch.rand(2, 1, 48, 48))
+
+
+def test_label_randomization_with_the_trainer(synthetic_small):
+    from emotionkit.explain.sanity import label_randomization_check
+    from emotionkit.models import ModelZoo
+
+    train = synthetic_small.split("Training").subset(slice(0, 64))
+    images = synthetic_small.split("PublicTest").subset(slice(0, 3))
+    labels = train.labels.copy()
+    rng = torch.get_rng_state()
+    res = label_randomization_check(
+        lambda: ModelZoo.create("dnn", seed=0, hidden=[16]),
+        train,
+        "saliency",
+        images,
+        trainer_kwargs={"epochs": 1, "batch_size": 32, "device": "cpu", "quiet": True},
+    )
+    assert torch.equal(rng, torch.get_rng_state())
+    assert np.array_equal(train.labels, labels)  # the caller's dataset keeps its labels
+    assert res.mode == "labels" and res.scores["spearman_abs"].shape == (1, 3)
+    assert np.isfinite(res.scores["spearman_abs"]).all()
