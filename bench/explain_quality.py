@@ -11,6 +11,8 @@ Measured in one run, on the same model and images:
    ``features_in_step = 2304 / q`` against ``faithfulness(..., curves=("deletion",))`` with
    ``steps = q`` on the same maps (``--quantus-steps``, default 48 so both remove the very same
    pixels at each step; the curves are compared too). Quantus is never a dependency.
+   ``--quantus-defaults N`` also times Quantus with its own defaults (one pixel per step) on N
+   images against our defaults (``--steps``, four curves, maps included).
 
 Run::
 
@@ -73,17 +75,19 @@ def plain_forwards(model, total: int, max_batch: int, device: torch.device) -> f
     return time.perf_counter() - start
 
 
-def run_quantus(model, images, maps, targets, steps: int, device: torch.device):
-    """Quantus PixelFlipping on the same model, images and maps; returns (seconds, curves)."""
+def run_quantus(model, images, maps, targets, steps: int | None, device: torch.device):
+    """Quantus PixelFlipping on the same model, images and maps; returns (seconds, curves).
+
+    ``steps=None`` uses Quantus' own defaults (one pixel per step, "black" baseline).
+    """
     import quantus
 
     pixels = images.shape[-1] * images.shape[-2]
-    metric = quantus.PixelFlipping(
-        features_in_step=pixels // steps,
-        perturb_baseline=0.0,  # our "zeros"; Quantus "black" is the image minimum
-        disable_warnings=True,
-        display_progressbar=False,
-    )
+    settings = {"disable_warnings": True, "display_progressbar": False}
+    if steps is not None:
+        # our "zeros" baseline; Quantus' "black" is each image's minimum
+        settings.update(features_in_step=pixels // steps, perturb_baseline=0.0)
+    metric = quantus.PixelFlipping(**settings)
     x = images.cpu().numpy()
     a = maps.abs().sum(1, keepdim=True).cpu().numpy()  # the same ranking as ours (|map|)
     y = targets.cpu().numpy()
@@ -106,6 +110,14 @@ def main() -> None:
     parser.add_argument("--quantus-n", type=int, default=None, help="images for Quantus (def. n)")
     parser.add_argument("--quantus-steps", type=int, default=48)
     parser.add_argument("--no-quantus", action="store_true")
+    parser.add_argument(
+        "--quantus-defaults",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time Quantus with its default one pixel per step on N images, against our "
+        "defaults (4 curves, --steps) on the same images",
+    )
     args = parser.parse_args()
 
     print(describe_machine())
@@ -184,6 +196,19 @@ def main() -> None:
     )
     print(f"ratio Quantus / ours:            {t_quantus / t_ours:8.2f}  (target >= 10)")
     print(f"max |our curve - Quantus curve|: {diff:.2e} (same pixels removed at each step)")
+
+    if args.quantus_defaults:
+        nd = args.quantus_defaults
+        t_qd, _ = run_quantus(model, x_q[:nd], maps.maps[:nd], targets[:nd], None, device)
+        start = time.perf_counter()
+        faithfulness(model, method, x_q[:nd], steps=args.steps, max_batch=args.max_batch)
+        sync(device)
+        t_od = time.perf_counter() - start
+        print(
+            f"defaults, {nd} images: Quantus PixelFlipping (1 pixel/step, deletion only) "
+            f"{t_qd:.2f} s; ours ({args.steps} steps, 4 curves, maps included) {t_od:.2f} s"
+        )
+        print(f"ratio Quantus / ours (defaults): {t_qd / t_od:8.2f}")
 
 
 if __name__ == "__main__":
