@@ -105,3 +105,15 @@ def test_label_randomization_with_the_trainer(synthetic_small):
     assert np.array_equal(train.labels, labels)  # the caller's dataset keeps its labels
     assert res.mode == "labels" and res.scores["spearman_abs"].shape == (1, 3)
     assert np.isfinite(res.scores["spearman_abs"]).all()
+
+
+def test_builtin_saliency_finds_the_region():
+    from emotionkit.testing.region import RegionModel
+
+    model = RegionModel()
+    x = model.example_images(4, seed=3)
+    res = faithfulness(model, "saliency", x, steps=16)
+    s = res.summary()
+    assert (res.targets == model.target_class).all()
+    assert s["deletion_auc"] < s["random_deletion_auc"] - 0.2
+    assert s["insertion_auc"] > s["random_insertion_auc"] + 0.5
