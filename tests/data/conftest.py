@@ -75,5 +75,5 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def fer_lines(tiny) -> list[str]:
-    """The lines of the tiny set as a FER2013 CSV; ``lines[k]`` is file line ``k + 1`` (0 = header)."""
+    """The tiny set as FER2013 CSV lines; ``lines[k]`` is file line ``k + 1`` (0 = header)."""
     return make_csv_text(tiny.images, tiny.labels, list(tiny.splits)).splitlines()

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from emotionkit import ConfigError
 from emotionkit.data import Dataset
 

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+
 from emotionkit import ConfigError
 from emotionkit.data import AugmentConfig, Augmenter
 

@@ -8,9 +8,9 @@ import warnings
 
 import numpy as np
 import pytest
+
 from emotionkit import DataFormatError, EmotionKitError
-from emotionkit.data import Dataset, DataWarning
-from emotionkit.data import csv_reader
+from emotionkit.data import Dataset, DataWarning, csv_reader
 
 
 def _replace_pixel(line: str, k: int, value: str) -> str:

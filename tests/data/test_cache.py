@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 import pytest
+
 from emotionkit import DataFormatError
-from emotionkit.data import Dataset, DataWarning
+from emotionkit.data import Dataset, DataWarning, csv_reader, folder_reader
 from emotionkit.data import cache as dcache
-from emotionkit.data import csv_reader, folder_reader
 
 
 @pytest.fixture

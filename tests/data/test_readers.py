@@ -10,9 +10,9 @@ import warnings
 
 import numpy as np
 import pytest
-from emotionkit import ConfigError, DataFormatError
-from emotionkit.data import CLASS_NAMES, Dataset, DataWarning
-from emotionkit.data import csv_reader
+
+from emotionkit import ConfigError
+from emotionkit.data import CLASS_NAMES, Dataset, DataWarning, csv_reader
 
 
 def assert_same(ds: Dataset, ref: Dataset, *, labels: bool = True, splits: bool = True) -> None:
