@@ -149,6 +149,10 @@ def test_unknown_formats(tmp_path):
         Dataset.load(png, cache=False)
     with pytest.raises(DataFormatError, match="no such file or directory"):
         Dataset.load(tmp_path / "missing.csv")
+    endless = tmp_path / "endless.txt"
+    endless.write_bytes(b"a" * (3 << 20))
+    with pytest.raises(DataFormatError, match=r"unknown data format \(no line break in the first"):
+        Dataset.load(endless, cache=False)
 
 
 def test_corrupt_and_truncated_gzip(fer_lines, tmp_path):

@@ -38,6 +38,7 @@ PIXELS = 48 * 48
 GZIP_MAGIC = b"\x1f\x8b"
 _READ_CHUNK = 1 << 20  # compressed bytes per read (about 3 MB of text per piece)
 _PLAIN_CHUNK = 4 << 20
+_MAX_HEADER = 1 << 20  # a header line longer than this means the file is not a CSV
 
 _PIXEL_NAMES = ("pixels", "feature", "features")
 _LABEL_NAMES = ("emotion", "label", "labels")
@@ -503,6 +504,11 @@ def read_csv(
                         break
                     next_line += 1
                 if layout is None:
+                    if len(data) > _MAX_HEADER:
+                        raise DataFormatError(
+                            f"{source}: unknown data format (no line break in the first "
+                            f"{_MAX_HEADER // 1024} KiB, so no CSV header)"
+                        )
                     carry = data
                     continue
             k = data.rfind(b"\n")

@@ -32,7 +32,13 @@ DEFAULT_SYNTHETIC_PER_CLASS = 200
 
 
 def parse_synthetic_spec(spec: str) -> int | None:
-    """Faces per class asked for by ``"synthetic"`` / ``"synthetic:N"``; None for other specs.
+    """Faces per class asked for by ``"synthetic"`` / ``"synthetic:N"``.
+
+    Args:
+        spec: A data argument as given by the user.
+
+    Returns:
+        N (200 for plain ``"synthetic"``), or None when ``spec`` names something else.
 
     Raises:
         ConfigError: ``synthetic:`` followed by something that is not a positive integer.
@@ -91,7 +97,8 @@ def read_any(
 
     Args:
         path: File, folder, or ``"synthetic"`` / ``"synthetic:N"``.
-        on_error: ``"raise"`` or ``"skip"``.
+        on_error: ``"raise"`` or ``"skip"`` (rows of CSV files, images of folders; a damaged
+            ``.npz`` always raises).
         cache: Use the on-disk cache for CSV files, folders and ``.npz.xz`` files.
         cache_dir: Cache directory (default: ``$EMOTIONKIT_CACHE_DIR`` or the user cache dir).
         progress: Show progress bars (stderr, only on a terminal).
