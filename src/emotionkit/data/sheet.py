@@ -68,7 +68,10 @@ def contact_sheet(dataset: Any, n: int = 49, seed: int | None = 0, title: str | 
 
     rows = pick_examples(dataset, n, seed)
     cols = max(len(idx) for _, idx in rows)
-    fig = Figure(figsize=(1.0 + 0.8 * cols, 0.4 + 0.85 * len(rows)), dpi=100)
+    label_in, cell_in = 1.0, 0.8  # inches for the row labels and per image
+    width = label_in + cell_in * cols + 0.1
+    height = 0.5 + 0.85 * len(rows)
+    fig = Figure(figsize=(width, height), dpi=100)
     axes = fig.subplots(len(rows), cols, squeeze=False)
     for r, (label, idx) in enumerate(rows):
         for c in range(cols):
@@ -82,7 +85,8 @@ def contact_sheet(dataset: Any, n: int = 49, seed: int | None = 0, title: str | 
                           interpolation="nearest")
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
     fig.suptitle(title or f"{dataset.source} ({len(dataset)} images)", fontsize=10)
-    fig.subplots_adjust(left=0.12, right=0.99, bottom=0.01, top=0.93, wspace=0.05, hspace=0.08)
+    fig.subplots_adjust(left=label_in / width, right=1 - 0.1 / width, bottom=0.05 / height,
+                        top=1 - 0.45 / height, wspace=0.05, hspace=0.08)
     return fig
 
 
