@@ -38,7 +38,7 @@ def saved(tiny_model, tmp_path):
 
 def test_round_trip_identical_outputs(saved):
     model, path = saved
-    loaded = load(path)
+    loaded = load(path.parent)  # a run directory means its model.safetensors
     assert type(loaded).__name__ == "Tiny" and not loaded.training
     x = torch.rand(6, 1, 48, 48)
     model.eval()
@@ -124,7 +124,7 @@ def test_missing_and_directory(tmp_path):
     with pytest.raises(CheckpointError) as exc:
         load(tmp_path / "nope.safetensors")
     assert str(exc.value) == f"checkpoint not found: {tmp_path / 'nope.safetensors'}"
-    with pytest.raises(CheckpointError, match="not a file"):
+    with pytest.raises(CheckpointError, match="a directory without model.safetensors"):
         load(tmp_path)
 
 

@@ -49,6 +49,7 @@ def test_train_save_load_ensemble(tiny_registered, tiny_data, tmp_path):
     meta = loaded.emotionkit_meta
     assert meta["kind"] == "ensemble" and meta["model_name"] == "ensemble"
     assert [m["model_name"] for m in meta["members"]] == ["test-tiny", "test-tiny"]
+    assert meta["members"][1]["history"] == ens.histories[1].to_dict()
     assert meta["normalization"] is not None  # same training data -> same statistics
     x = torch.rand(5, 1, 48, 48)
     with torch.no_grad():

@@ -206,6 +206,11 @@ def read_checkpoint(
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"checkpoint not found: {p}")
+    if p.is_dir():
+        if not (p / "model.safetensors").is_file():
+            raise CheckpointError(f"{p}: a directory without model.safetensors (not a run "
+                                  "directory of emotionkit train)")
+        p = p / "model.safetensors"
     if not p.is_file():
         raise CheckpointError(f"{p}: not a file")
     data = p.read_bytes()
@@ -403,6 +408,8 @@ def save(model: nn.Module, path: str | os.PathLike, **metadata: Any) -> None:
         raise CheckpointError(f"metadata key(s) {', '.join(bad)} are reserved")
     if isinstance(model, Ensemble):
         members = [model_identity(m) for m in model.members]
+        for info, hist in zip(members, getattr(model, "histories", None) or [], strict=False):
+            info["history"] = hist.to_dict() if hasattr(hist, "to_dict") else hist
         norms = [m["normalization"] for m in members]
         meta.update(kind="ensemble", model_name="ensemble",
                     model_config={"members": [m["model_name"] for m in members]},
@@ -428,8 +435,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu",
     shapes) before returning. Never unpickles.
 
     Args:
-        path: A ``model.safetensors`` (single model or ensemble) or ``last.safetensors`` (resume
-            state: the model as of the last epoch).
+        path: A ``model.safetensors`` (single model or ensemble), a run directory holding one,
+            or a ``last.safetensors`` (resume state: the model as of the last epoch).
         device: Where to put the model.
         model: Optional module to load the weights into instead of rebuilding from the zoo
             (needed for models outside the zoo).
