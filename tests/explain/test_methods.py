@@ -132,3 +132,15 @@ def test_occlusion_probability_and_mean_baseline():
     assert result.extras["windows"] == 4
     with pytest.raises(ConfigError, match="window"):
         explain.run("occlusion", model, X, window=7)
+
+
+def test_activation_max_channel_sliced_conv_equals_the_full_layer():
+    """On a plain Conv2d the optimizer computes one channel per image; same numbers."""
+    model = TinyCNN(reuse=True, scales=(1.0, -2.0, 0.5), biases=(0.1, 0.2, -0.3),
+                    head=((1.0, 0.0, 1.0),), mix=((1.0, 0.5, 0.0), (0.0, -1.0, 2.0),
+                                                   (0.3, 0.3, 0.3)), mix_bias=(0.0, 0.1, 0.2))
+    result = explain.run("activation-max", model, layer="mix", channels=[2, 0, 1], steps=3,
+                         input_shape=(1, 7, 7))
+    full = explain.run("layer-outputs", model, result.maps, layer="mix")
+    expected = full.maps["mix"][torch.arange(3), torch.tensor([2, 0, 1])].mean(dim=(1, 2))
+    torch.testing.assert_close(result.scores["activation"], expected)

@@ -10,7 +10,8 @@ image ``k`` only feeds the objective of channel ``k``, and in eval mode images d
 interact, so this equals optimizing each channel alone, many times faster. Every random
 choice of channel ``c`` (start noise, shifts) comes from a generator seeded by ``(seed, c)``,
 so a channel's result does not depend on which other channels are in the batch. The forward
-pass stops at the layer: later layers never run.
+pass stops at the layer: later layers never run; when the layer is a plain ``nn.Conv2d``, each
+image computes only its own channel of that layer (a grouped convolution).
 """
 
 from __future__ import annotations
@@ -111,6 +112,26 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     dh = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1).mean(1)
     dw = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(1).mean(1)
     return dh + dw
+
+
+def _slices_conv(module: nn.Module) -> bool:
+    """Whether the layer is a plain convolution whose output channels can be computed alone."""
+    return (type(module) is nn.Conv2d and module.groups == 1
+            and module.padding_mode == "zeros")
+
+
+def _channel_conv(conv: nn.Conv2d, x: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
+    """Output channel ``channels[k]`` of ``conv`` for image ``k`` only: (K, h, w).
+
+    One grouped convolution (group ``k`` = image ``k`` with filter ``channels[k]``) costs
+    ``1 / out_channels`` of the full layer, forward and backward.
+    """
+    k, cin, h, w = x.shape
+    weight = conv.weight[channels]
+    bias = conv.bias[channels] if conv.bias is not None else None
+    out = F.conv2d(x.reshape(1, k * cin, h, w), weight, bias, conv.stride, conv.padding,
+                   conv.dilation, groups=k)
+    return out.reshape(k, *out.shape[2:])
 
 
 def _channel_generator(seed: int, channel: int) -> torch.Generator:
@@ -284,9 +305,14 @@ class ActivationMax(Explainer):
         index = torch.arange(k, device=device)
         chans = torch.as_tensor(channels, device=device)
         captured: list[torch.Tensor] = []
+        sliced = _slices_conv(module)
 
         def hook(mod, args, output):
-            captured.append(output)
+            captured.append(output[index, chans])
+            raise _StopForward
+
+        def sliced_hook(mod, args):
+            captured.append(_channel_conv(mod, args[0], chans))
             raise _StopForward
 
         def objective(x: torch.Tensor) -> torch.Tensor:
@@ -295,13 +321,15 @@ class ActivationMax(Explainer):
                 state.model(x)
             except _StopForward:
                 pass
-            (act,) = captured
-            picked = act[index, chans]
+            (picked,) = captured
             return picked.flatten(1).mean(1) if picked.ndim > 1 else picked
 
         history = torch.zeros(steps, k)
         with state.hooks() as hooks:
-            hooks.forward(module, hook)
+            if sliced:
+                hooks.forward_pre(module, sliced_hook)
+            else:
+                hooks.forward(module, hook)
             for step in range(steps):
                 x = roll_batch(param, shifts[:, step, 0], shifts[:, step, 1]) if jitter else param
                 act = objective(x)
