@@ -54,6 +54,12 @@ def test_kaggle_spaced_headers_any_order(tiny, write_csv):
     assert_same(Dataset.load(path, cache=False), tiny)
 
 
+def test_spaces_after_commas_in_rows(tiny, write_csv):
+    path = write_csv("spaced.csv", tiny, header=("emotion", " Usage", " pixels"))
+    path.write_text(path.read_text().replace(",", ", "))
+    assert_same(Dataset.load(path, cache=False), tiny)
+
+
 def test_extra_column_is_ignored(tiny, write_csv):
     path = write_csv("extra.csv", tiny, header=("emotion", "pixels", "Usage", "note"))
     assert_same(Dataset.load(path, cache=False), tiny)
