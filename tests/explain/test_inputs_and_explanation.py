@@ -155,3 +155,10 @@ def test_other_kinds_save_and_plot(tmp_path):
     assert synth.plot() is not None
     assert synth.to_dict()["items"][0]["activation"] == pytest.approx(
         float(synth.scores["activation"][0]))
+
+
+def test_dense_layer_outputs_save(tmp_path):
+    result = explain.run("layer-outputs", TinyCNN(), torch.rand(1, 1, 5, 5), layer=["conv", "fc"])
+    assert result.maps["fc"].shape == (1, 3)
+    names = [p.name for p in result.save(tmp_path)]
+    assert "000-fc.png" in names

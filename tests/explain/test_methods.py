@@ -144,3 +144,19 @@ def test_activation_max_channel_sliced_conv_equals_the_full_layer():
     full = explain.run("layer-outputs", model, result.maps, layer="mix")
     expected = full.maps["mix"][torch.arange(3), torch.tensor([2, 0, 1])].mean(dim=(1, 2))
     torch.testing.assert_close(result.scores["activation"], expected)
+
+
+def test_grad_cam_on_an_ensemble_needs_an_explicit_layer():
+    class Ensemble(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.members = torch.nn.ModuleList([TinyCNN(), TinyCNN()])
+
+        def forward(self, x):
+            return torch.stack([m(x) for m in self.members]).mean(0)
+
+    model = Ensemble()
+    with pytest.raises(ExplainError, match="ensemble of 2 members"):
+        explain.run("grad-cam", model, X)
+    result = explain.run("grad-cam", model, X, layer="members.1.conv")
+    assert result.maps.shape == X.shape

@@ -123,6 +123,8 @@ def load_model(spec: str, device: str):
               show_default=True, help="Share of pixels the masked image keeps.")
 @click.option("--normalize", type=click.Choice(["percentile", "minmax", "abs-max"]),
               default="percentile", show_default=True, help="Display normalization.")
+@click.option("--per", type=click.Choice(["image", "batch"]), default="image", show_default=True,
+              help="Display scale: each map on its own, or one scale for all images.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="explanations",
               show_default=True, help="Folder for the PNGs, maps.npz and explanation.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
@@ -130,7 +132,7 @@ def load_model(spec: str, device: str):
 def explain(
     inputs: tuple[str, ...], method: str, model_spec: str, target: str, layer: str | None,
     channels: str | None, n_images: int, split: str | None, settings: tuple[str, ...],
-    top_k: float, normalize: str, out_dir: str, as_json: bool, device: str,
+    top_k: float, normalize: str, per: str, out_dir: str, as_json: bool, device: str,
 ) -> None:
     """Explain a model's predictions for IMAGE_OR_DATASET... with one method.
 
@@ -169,7 +171,7 @@ def explain(
         if layer is None:
             raise
         raise click.BadParameter(str(exc), param_hint="--layer") from None
-    files = result.save(out_dir, top_k=top_k, normalize=normalize)
+    files = result.save(out_dir, top_k=top_k, normalize=normalize, per=per)
 
     if as_json:
         out = {"model": model_spec, "inputs": sources, "out": str(out_dir),

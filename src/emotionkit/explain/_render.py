@@ -35,13 +35,18 @@ def mosaic(maps: torch.Tensor, ncols: int | None = None, gap: int = 1) -> np.nda
     """Tile channel maps (K, h, w) into one RGB image, each channel min-max scaled on its own.
 
     Args:
-        maps: Feature maps of one image (K, h, w).
+        maps: Feature maps of one image (K, h, w); a vector of units (F,) is shown as one
+            1 x F strip.
         ncols: Columns (default: about square).
         gap: Pixels between tiles.
 
     Returns:
         uint8 RGB array.
     """
+    if maps.ndim == 1:
+        maps = maps.reshape(1, 1, -1)
+    elif maps.ndim == 2:
+        maps = maps[None]
     k, h, w = maps.shape
     ncols = ncols or math.ceil(math.sqrt(k))
     nrows = math.ceil(k / ncols)

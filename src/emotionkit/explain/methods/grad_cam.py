@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ...errors import ExplainError
 from .._layers import check_single_call, default_conv_layer, find_layer
@@ -28,6 +29,13 @@ from ._common import model_trace
 def resolve_layer(state: ModelState, x: torch.Tensor, layer: Any, method: str) -> str:
     """Return the checked layer name: ``layer`` or, when ``None``, the last convolution."""
     trace = model_trace(state, x)
+    members = getattr(state.model, "members", None)
+    if layer is None and isinstance(members, nn.ModuleList) and len(members) > 1:
+        raise ExplainError(
+            f"{method}: the model is an ensemble of {len(members)} members; the last "
+            "convolution belongs to one member only, so pass layer=NAME explicitly "
+            "(e.g. a layer under 'members.0.')"
+        )
     name = default_conv_layer(trace, method) if layer is None else layer
     find_layer(state.model, name)
     check_single_call(trace, name, method)
