@@ -98,13 +98,16 @@ def _pick_split(ds: Any, split: str) -> str | None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True,
               help="Model inputs per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
+              show_default=True, help="Numeric precision (bf16/fp16 autocast: faster, "
+              "probabilities differ slightly; fp16 on CUDA only).")
 @click.option("--progress/--no-progress", default=None,
               help="Force progress bars on/off [on when stderr is a terminal].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the metrics as JSON (without per-image data) instead of a summary.")
 def evaluate(model_path: str, data_path: str, split: str, tta: str, train_path: str | None,
-             out_dir: str | None, batch_size: int, device: str, progress: bool | None,
-             as_json: bool) -> None:
+             out_dir: str | None, batch_size: int, device: str, precision: str,
+             progress: bool | None, as_json: bool) -> None:
     """Evaluate a checkpoint: accuracy, top-2, log loss, per-class report, confusion matrix.
 
     Prints a summary (or JSON with --json); with --out DIR also writes metrics.json (every
@@ -126,7 +129,8 @@ def evaluate(model_path: str, data_path: str, split: str, tta: str, train_path: 
         click.echo(f"Evaluating {'split ' + chosen if chosen else 'all images'} of "
                    f"{ds.source} (choose with --split)", err=True)
     train = Dataset.load(train_path, progress=bool(progress)) if train_path else None
-    evaluator = Evaluator(model, device=dev, batch_size=batch_size, progress=progress)
+    evaluator = Evaluator(model, device=dev, batch_size=batch_size, progress=progress,
+                          precision=precision)
     result = evaluator.evaluate(ds, split=chosen, tta=tta, train=train)
     written: list[str] = []
     if out_dir:

@@ -35,6 +35,7 @@ from .result import EvaluationResult
 from .tta import average_views, check_mode, make_views, n_views
 
 IMAGE_SIZE = 48
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @contextlib.contextmanager
@@ -112,6 +113,11 @@ class Evaluator:
         batch_size: Model inputs per forward pass. With TTA each pass holds
             ``batch_size // views`` images with all their views.
         progress: Show a progress bar on stderr; ``None`` shows it only on a terminal.
+        precision: ``"fp32"`` (default: exact metrics), or ``"bf16"`` / ``"fp16"`` autocast for
+            speed (fp16 on CUDA only; bf16 is fast on GPUs and on CPUs with AVX-512 BF16/AMX).
+        channels_last: Run convolutions in the NHWC memory format (``None``: on for models
+            with 2-D convolutions; about 1.4x faster on CPU). Converts the model's 4-D weights
+            in place; the values are unchanged.
     """
 
     def __init__(
@@ -120,13 +126,26 @@ class Evaluator:
         device: str | torch.device = "auto",
         batch_size: int = 512,
         progress: bool | None = None,
+        precision: str = "fp32",
+        channels_last: bool | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"Evaluator needs a torch.nn.Module, got {type(model).__name__}")
         self.device = resolve_device(device)
         self.batch_size = self._check_batch(batch_size)
         self.progress = progress
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                              f"got {precision!r}")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ConfigError("precision 'fp16' needs a CUDA device; use bf16 or fp32 on CPU")
+        self.precision = precision
+        if channels_last is None:
+            channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
+        self.channels_last = bool(channels_last)
         self.model = model.to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.model_name = model_name_of(model)
         floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
         self._dtype = floats[0] if floats else torch.float32
@@ -181,7 +200,7 @@ class Evaluator:
                    leave=False, disable=(None if self.progress is None else not self.progress)
                    if n > per_chunk else True)
         t0 = time.perf_counter()
-        with eval_mode(self.model), torch.inference_mode(), bar:
+        with eval_mode(self.model), torch.inference_mode(), bar, self._autocast():
             for start in range(0, n, per_chunk):
                 chunk = x[start:start + per_chunk]
                 if isinstance(chunk, np.ndarray):  # uint8: 4x fewer bytes to move, convert there
@@ -190,6 +209,8 @@ class Evaluator:
                 else:
                     xb = chunk.to(dev, self._dtype, non_blocking=True)
                 views = make_views(xb, mode)
+                if self.channels_last:
+                    views = views.contiguous(memory_format=torch.channels_last)
                 logits = self.model(views)
                 if start == 0:
                     self._check_output(logits, len(views))
@@ -198,6 +219,12 @@ class Evaluator:
                 bar.update(len(xb))
         seconds = time.perf_counter() - t0
         return out.numpy(), seconds
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
 
     def _check_output(self, logits: Any, n: int) -> None:
         if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (n, NUM_CLASSES):

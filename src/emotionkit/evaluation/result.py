@@ -101,6 +101,8 @@ class EvaluationResult:
         if self.labels is not None:
             self.labels = np.asarray(self.labels, dtype=np.int64)
         self.ids = np.arange(n) if self.ids is None else np.asarray(self.ids)
+        if self.ids.shape != (n,):
+            raise DataFormatError(f"{self.ids.size} ids for {n} images")
         for name in ("in_train", "conflicting"):
             value = getattr(self, name)
             if value is not None:
@@ -321,7 +323,8 @@ class EvaluationResult:
                 probabilities=probabilities,
                 labels=None if s.get("labels") is None else np.asarray(s["labels"], np.int64),
                 tta=data.get("tta", "none"), split=data.get("split"), source=data.get("source"),
-                model_name=data.get("model"), ids=np.asarray(s.get("ids")),
+                model_name=data.get("model"),
+                ids=None if s.get("ids") is None else np.asarray(s["ids"]),
                 in_train=s.get("in_train"), conflicting=s.get("conflicting"),
                 train_source=leak.get("train_source"), train_images=leak.get("train_images"),
                 seconds=timing.get("seconds"), class_names=tuple(data["class_names"]),
