@@ -147,7 +147,7 @@ def test_plugins_command():
     (row,) = json.loads(result.stdout)
     assert row["name"] == "emotionkit" and row["builtin"] and row["error"] is None
     assert ", ".join(sorted(row["explainers"])) == BUILTIN_LIST
-    assert row["details"][0]["options"] == {"absolute": True, "max_batch": 256}
+    assert row["details"][0]["options"] == {"absolute": True, "max_batch": None}
     text = run("plugins", "--all").stdout.splitlines()
     assert text[0].startswith("emotionkit (emotionkit ")
     assert text[1].split()[0] == "saliency"

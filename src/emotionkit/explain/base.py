@@ -57,6 +57,7 @@ __all__ = [
     "check_choice",
     "check_bool",
     "chunks",
+    "resolve_max_batch",
     "target_scores",
 ]
 
@@ -127,6 +128,25 @@ def check_bool(method: str, key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{method}: option {key!r} must be true or false, got {value!r}")
     return value
+
+
+def resolve_max_batch(method: str, value: Any, device: torch.device) -> int:
+    """Resolve the ``max_batch`` option: ``None`` picks a size that suits the device.
+
+    On CPUs, chunks of 32 images keep activations cache-sized (larger chunks are measurably
+    slower); on GPUs, 256 keeps the device busy. Results never depend on the value.
+
+    Args:
+        method: Explainer name, for messages.
+        value: The option's value (``None`` or an int >= 1).
+        device: The model's device.
+
+    Returns:
+        The chunk size.
+    """
+    if value is None:
+        return 32 if device.type == "cpu" else 256
+    return check_int(method, "max_batch", value, 1)
 
 
 def chunks(n: int, max_batch: int) -> Iterator[tuple[int, int]]:
@@ -242,7 +262,7 @@ class AttributionExplainer(Explainer):
     SmoothGrad may average over noisy copies.
     """
 
-    defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({"max_batch": 256})
+    defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({"max_batch": None})
     #: Whether SmoothGrad can use this method as its base.
     smoothable: ClassVar[bool] = False
 
@@ -262,8 +282,8 @@ class AttributionExplainer(Explainer):
         """
         check_model(model)
         opts = self.resolve_options(options)
-        opts["max_batch"] = check_int(self.name, "max_batch", opts.get("max_batch", 256), 1)
         device, dtype = model_device(model)
+        opts["max_batch"] = resolve_max_batch(self.name, opts.get("max_batch"), device)
         x = as_batch(images, device, dtype)
         class_names = model_class_names(model)
         spec = parse_target(target, len(x), class_names)

@@ -23,7 +23,7 @@ class GradientXInput(AttributionExplainer):
 
     name = "gradient-x-input"
     description = "Input gradient times the pixel values (from emotionkit-plugin-example)"
-    defaults = MappingProxyType({"max_batch": 256})
+    defaults = MappingProxyType({"max_batch": None})
     smoothable = True  # SmoothGrad may use it as its base method
 
     def attribute(self, state, x, target, options) -> Attribution:

@@ -29,7 +29,15 @@ from torch import nn
 from ...errors import ConfigError, ExplainError
 from .._layers import check_single_call, default_conv_layer, find_layer
 from .._model_state import ModelState
-from ..base import Explainer, check_bool, check_float, check_int, check_model, chunks
+from ..base import (
+    Explainer,
+    check_bool,
+    check_float,
+    check_int,
+    check_model,
+    chunks,
+    resolve_max_batch,
+)
 from ..explanation import Explanation
 from ..inputs import as_batch, model_device
 from ._common import model_trace, progress_bar
@@ -174,7 +182,7 @@ class ActivationMax(Explainer):
         init_noise: Standard deviation of the starting noise around 0.5.
         seed: Seed of every random choice.
         input_shape: ``(C, H, W)``; default from the model's zoo entry, else (1, 48, 48).
-        max_batch: Channels optimized together.
+        max_batch: Channels optimized together (default None: 32 on CPU, 256 on GPU).
         progress: Show a progress bar on stderr.
     """
 
@@ -183,7 +191,7 @@ class ActivationMax(Explainer):
     defaults = MappingProxyType({
         "layer": None, "channels": None, "steps": 200, "lr": 0.05, "l2": 1e-3, "tv": 0.05,
         "jitter": 2, "blur_every": 4, "blur_sigma": 0.5, "init_noise": 0.1, "seed": 0,
-        "input_shape": None, "max_batch": 256, "progress": False,
+        "input_shape": None, "max_batch": None, "progress": False,
     })
 
     def explain(
@@ -215,9 +223,9 @@ class ActivationMax(Explainer):
         blur_sigma = check_float(self.name, "blur_sigma", opts["blur_sigma"], 0.0, strict=True)
         init_noise = check_float(self.name, "init_noise", opts["init_noise"], 0.0)
         seed = check_int(self.name, "seed", opts["seed"])
-        max_batch = check_int(self.name, "max_batch", opts["max_batch"], 1)
         check_bool(self.name, "progress", opts["progress"])
         device, dtype = model_device(model)
+        max_batch = opts["max_batch"] = resolve_max_batch(self.name, opts["max_batch"], device)
         start = None if images is None else as_batch(images, device, dtype)
         shape = _input_shape(model, opts["input_shape"], start)
         opts["input_shape"] = list(shape)

@@ -92,12 +92,12 @@ class GradCAM(AttributionExplainer):
         layer: A layer name (``emotionkit models summary`` lists them); default: the last
             convolution in execution order.
         relu: Keep only positive evidence (the standard Grad-CAM); ``False`` keeps the sign.
-        max_batch: Images per forward/backward pass.
+        max_batch: Images per forward/backward pass (default None: 32 on CPU, 256 on GPU).
     """
 
     name = "grad-cam"
     description = "Class activation map from a conv layer's gradient-weighted channels"
-    defaults = MappingProxyType({"layer": None, "relu": True, "max_batch": 256})
+    defaults = MappingProxyType({"layer": None, "relu": True, "max_batch": None})
     smoothable = True
 
     def attribute(self, state, x, target, options) -> Attribution:

@@ -120,12 +120,12 @@ class GuidedBackprop(AttributionExplainer):
     Options:
         nonrelu: ``"refuse"`` (default), ``"treat-as-relu"`` or ``"pass"``: what to do with
             activations other than ``nn.ReLU`` modules.
-        max_batch: Images per forward/backward pass.
+        max_batch: Images per forward/backward pass (default None: 32 on CPU, 256 on GPU).
     """
 
     name = "guided-backprop"
     description = "Gradient passed through ReLUs only where input and gradient are positive"
-    defaults = MappingProxyType({"nonrelu": "refuse", "max_batch": 256})
+    defaults = MappingProxyType({"nonrelu": "refuse", "max_batch": None})
     smoothable = True
 
     def attribute(self, state, x, target, options) -> Attribution:

@@ -23,12 +23,12 @@ class GuidedGradCAM(AttributionExplainer):
         layer: Grad-CAM layer (default: the last convolution in execution order).
         nonrelu: How guided backpropagation treats non-ReLU activations (see
             ``guided-backprop``).
-        max_batch: Images per forward/backward pass.
+        max_batch: Images per forward/backward pass (default None: 32 on CPU, 256 on GPU).
     """
 
     name = "guided-grad-cam"
     description = "Guided backpropagation times the upsampled Grad-CAM map"
-    defaults = MappingProxyType({"layer": None, "nonrelu": "refuse", "max_batch": 256})
+    defaults = MappingProxyType({"layer": None, "nonrelu": "refuse", "max_batch": None})
     smoothable = True
 
     def attribute(self, state, x, target, options) -> Attribution:

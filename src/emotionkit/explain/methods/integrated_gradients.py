@@ -93,14 +93,14 @@ class IntegratedGradients(AttributionExplainer):
         steps: Number of points on the path.
         rule: Quadrature rule (``"gausslegendre"`` default, ``"trapezoid"``, ``"midpoint"``,
             ``"left"``, ``"right"``).
-        max_batch: Path points per forward/backward pass.
+        max_batch: Path points per forward/backward pass (default None: 32 on CPU, 256 on GPU).
         progress: Show a progress bar on stderr.
     """
 
     name = "integrated-gradients"
     description = "Gradients integrated along a path from a baseline; reports completeness"
     defaults = MappingProxyType({
-        "baseline": 0.0, "steps": 50, "rule": "gausslegendre", "max_batch": 256,
+        "baseline": 0.0, "steps": 50, "rule": "gausslegendre", "max_batch": None,
         "progress": False,
     })
     smoothable = True

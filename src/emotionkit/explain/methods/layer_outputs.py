@@ -11,7 +11,7 @@ from torch import nn
 from ...errors import ConfigError
 from .._layers import find_layer
 from .._model_state import ModelState
-from ..base import Explainer, check_int, check_model, chunks, target_scores
+from ..base import Explainer, check_model, chunks, resolve_max_batch, target_scores
 from ..explanation import Explanation
 from ..inputs import (
     as_batch,
@@ -32,12 +32,12 @@ class LayerOutputs(Explainer):
     Options:
         layer: A layer name, a list of names, or ``None`` for every convolution (in execution
             order).
-        max_batch: Images per forward pass.
+        max_batch: Images per forward pass (default None: 32 on CPU, 256 on GPU).
     """
 
     name = "layer-outputs"
     description = "Feature maps of any named layer (default: every convolution)"
-    defaults = MappingProxyType({"layer": None, "max_batch": 256})
+    defaults = MappingProxyType({"layer": None, "max_batch": None})
 
     def explain(
         self, model: nn.Module, images: Any, target: Any = None, **options: Any
@@ -56,8 +56,8 @@ class LayerOutputs(Explainer):
         """
         check_model(model)
         opts = self.resolve_options(options)
-        max_batch = check_int(self.name, "max_batch", opts["max_batch"], 1)
         device, dtype = model_device(model)
+        max_batch = opts["max_batch"] = resolve_max_batch(self.name, opts["max_batch"], device)
         x = as_batch(images, device, dtype)
         class_names = model_class_names(model)
         spec = parse_target(target, len(x), class_names)

@@ -55,14 +55,14 @@ class Occlusion(AttributionExplainer):
         stride: Step between windows, an int or a pair.
         baseline: Fill value of the covered pixels (a number, or ``"mean"``: each image's mean).
         score: ``"logit"`` (default) or ``"probability"`` of the target.
-        max_batch: Covered images per forward pass.
+        max_batch: Covered images per forward pass (default None: 32 on CPU, 256 on GPU).
         progress: Show a progress bar on stderr.
     """
 
     name = "occlusion"
     description = "Drop of the target score when a sliding window of pixels is covered"
     defaults = MappingProxyType({
-        "window": 8, "stride": 4, "baseline": 0.0, "score": "logit", "max_batch": 256,
+        "window": 8, "stride": 4, "baseline": 0.0, "score": "logit", "max_batch": None,
         "progress": False,
     })
 

@@ -13,12 +13,12 @@ class Saliency(AttributionExplainer):
 
     Options:
         absolute: Return ``|gradient|`` (default) or the signed gradient.
-        max_batch: Images per forward/backward pass.
+        max_batch: Images per forward/backward pass (default None: 32 on CPU, 256 on GPU).
     """
 
     name = "saliency"
     description = "Gradient of the target logit with respect to each pixel (absolute or signed)"
-    defaults = MappingProxyType({"absolute": True, "max_batch": 256})
+    defaults = MappingProxyType({"absolute": True, "max_batch": None})
     smoothable = True
 
     def attribute(self, state, x, target, options) -> Attribution:

@@ -44,7 +44,7 @@ class SmoothGrad(AttributionExplainer):
         noise: Noise standard deviation relative to each image's pixel range.
         squared: Average the squared maps (SmoothGrad-Squared) instead of the maps.
         seed: Seed of the noise.
-        max_batch: Noisy images per forward/backward pass.
+        max_batch: Noisy images per forward/backward pass (default None: 32 on CPU, 256 on GPU).
         progress: Show a progress bar on stderr.
     """
 
@@ -52,7 +52,7 @@ class SmoothGrad(AttributionExplainer):
     description = "Average of a gradient method's maps over noisy copies of the image"
     defaults = MappingProxyType({
         "base": "saliency", "base_options": {}, "samples": 25, "noise": 0.15, "squared": False,
-        "seed": 0, "max_batch": 256, "progress": False,
+        "seed": 0, "max_batch": None, "progress": False,
     })
 
     def attribute(self, state, x, target, options) -> Attribution:
