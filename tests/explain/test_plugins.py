@@ -133,6 +133,7 @@ def test_same_name_twice_in_one_plugin(entry_points):
     ("", set()),
     ("two", {"two"}),
     ("one-pkg, two", {"one", "two"}),  # a distribution name works too
+    ("emotionkit", set()),  # the built-ins always load; naming them is no error
 ])
 def test_load_plugins_env_filter(entry_points, monkeypatch, setting, loaded):
     entry_points += [FakeEntryPoint("one", plugin_module("one", named("e-one"))),

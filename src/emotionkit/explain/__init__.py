@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._model_state import HookSet, ModelState
 from .base import Attribution, AttributionExplainer, Explainer
 from .explanation import Explanation
 from .hookspecs import hookimpl
@@ -54,6 +55,8 @@ __all__ = [
     "AttributionExplainer",
     "Attribution",
     "Explanation",
+    "ModelState",
+    "HookSet",
     "hookimpl",
     "input_gradients",
     "clean_logits",

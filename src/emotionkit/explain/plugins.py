@@ -151,7 +151,7 @@ def load_plugins() -> None:
                 )
                 continue
             _add_plugin(obj, ep.name, package=package, version=version)
-        for name in sorted((allowed or set()) - seen):
+        for name in sorted((allowed or set()) - seen - {BUILTIN_PLUGIN}):
             _state.plugins[name] = PluginRecord(
                 name, error=f"listed in {ENV_VAR} but no installed entry point of group "
                 f"{ENTRY_POINT_GROUP!r} has this name"

@@ -229,6 +229,9 @@ class ActivationMax(Explainer):
         start = None if images is None else as_batch(images, device, dtype)
         shape = _input_shape(model, opts["input_shape"], start)
         opts["input_shape"] = list(shape)
+        if start is not None and tuple(start.shape[1:]) != shape:
+            raise ConfigError(f"{self.name}: starting images of shape {tuple(start.shape[1:])} "
+                              f"do not match input_shape {shape}")
 
         with ModelState(model) as state:
             probe = torch.full((1, *shape), 0.5, device=device, dtype=dtype)
