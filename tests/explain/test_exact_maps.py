@@ -15,6 +15,15 @@ from emotionkit import explain
 from emotionkit.errors import ExplainError
 from emotionkit.testing import TinyCNN
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from threads; on a busy machine they lose a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 # the 3x3 image of the hand derivations: ones in two opposite corners
 X3 = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 
@@ -194,16 +203,16 @@ def test_integrated_gradients_completeness_with_kinks(images):
     model = model_of(CFG)
     x = tensor(*images)
     errors = []
-    for steps in (4, 64, 512):
+    for steps in (4, 64, 256):
         result = explain.run("integrated-gradients", model, x, target=0, steps=steps,
-                             rule="trapezoid", baseline=0.0)
+                             rule="trapezoid", baseline=0.0, max_batch=1024)
         with torch.no_grad():
             delta = model(x)[:, 0] - model(torch.zeros_like(x))[:, 0]
         sums = result.maps.flatten(1).double().sum(1)
         torch.testing.assert_close(result.extras["completeness_error"],
                                    (sums - delta.double()).abs())
         errors.append(float(result.extras["completeness_error"].max()))
-    assert errors[0] > errors[2] and errors[2] < 2e-3
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 5e-3
 
 
 def test_occlusion_hand_derivation():
