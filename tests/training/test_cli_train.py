@@ -93,11 +93,12 @@ def test_ctrl_c_exits_130_with_resume_hint(run_cli, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "fit", interrupted_fit)
     out = tmp_path / "x"
-    res = run_cli(*BASE, "--out", str(out))
+    res = run_cli(*BASE, "--out", str(out), "--set", "width=2")
     assert res.exit_code == 130
     assert (f"Interrupted: training interrupted at epoch 1, batch 2/3; resume state saved to "
-            f"{out / 'last.safetensors'}. Continue with: emotionkit train --data synthetic:4 "
-            f"--model test-tiny --out {out} --resume") in res.stderr
+            f"{out / 'last.safetensors'}. Continue with the same options plus --resume, e.g. "
+            f"emotionkit train --data synthetic:4 --model test-tiny --set width=2 --out {out} "
+            f"--resume") in res.stderr
 
 
 def test_help_lists_options():

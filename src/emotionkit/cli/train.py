@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from datetime import datetime
@@ -175,8 +176,10 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
         history = trainer.fit(train_ds, val_ds)
     except TrainingInterrupted as exc:
         if trainer.is_main:
-            click.echo(f"Interrupted: {exc}. Continue with: emotionkit train --data {data_path} "
-                       f"--model {model_name} --out {run_dir} --resume", err=True)
+            sets = "".join(f" --set {shlex.quote(s)}" for s in settings)
+            click.echo(f"Interrupted: {exc}. Continue with the same options plus --resume, e.g. "
+                       f"emotionkit train --data {shlex.quote(data_path)} --model {model_name}"
+                       f"{sets} --out {shlex.quote(str(run_dir))} --resume", err=True)
         ctx.exit(130)
     wall = time.perf_counter() - t0
     if not trainer.is_main:
