@@ -156,8 +156,9 @@ class Explanation:
             include_maps: Also include the raw maps as nested lists (large).
 
         Returns:
-            ``{"method", "kind", "options", "items": [per image: index, target, target_name,
-            scores, map statistics], "extras", ["maps"]}``.
+            A dict with keys ``method``, ``kind``, ``options``, ``class_names``, ``items`` (per
+            image: index, target, target name, scores and map statistics), ``extras`` and, when
+            asked for, ``maps``.
         """
         n = len(self)
         names = self.target_names

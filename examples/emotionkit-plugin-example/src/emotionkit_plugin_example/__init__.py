@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 class GradientXInput(AttributionExplainer):
     """Gradient of the target logit times the input.
 
-    Options:
+    Keyword Args:
         max_batch: Images per forward/backward pass.
     """
 

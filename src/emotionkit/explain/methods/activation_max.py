@@ -169,7 +169,7 @@ def _input_shape(model: nn.Module, option: Any, images: torch.Tensor | None) -> 
 class ActivationMax(Explainer):
     """Activation maximization; see the module docstring.
 
-    Options:
+    Keyword Args:
         layer: Layer name (default: the last convolution in execution order).
         channels: ``None`` (all), an index, ``"0-63"``-style ranges, or a list.
         steps: Gradient-ascent steps.

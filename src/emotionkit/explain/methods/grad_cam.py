@@ -88,7 +88,7 @@ def grad_cam(
 class GradCAM(AttributionExplainer):
     """Grad-CAM; see the module docstring.
 
-    Options:
+    Keyword Args:
         layer: A layer name (``emotionkit models summary`` lists them); default: the last
             convolution in execution order.
         relu: Keep only positive evidence (the standard Grad-CAM); ``False`` keeps the sign.

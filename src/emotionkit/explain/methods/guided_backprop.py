@@ -117,7 +117,7 @@ def install_guided_hooks(state: ModelState, hooks, x: torch.Tensor, nonrelu: str
 class GuidedBackprop(AttributionExplainer):
     """Guided backpropagation (Springenberg et al., 2015); see the module docstring.
 
-    Options:
+    Keyword Args:
         nonrelu: ``"refuse"`` (default), ``"treat-as-relu"`` or ``"pass"``: what to do with
             activations other than ``nn.ReLU`` modules.
         max_batch: Images per forward/backward pass (default None: 32 on CPU, 256 on GPU).

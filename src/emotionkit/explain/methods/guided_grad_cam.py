@@ -19,7 +19,7 @@ from .guided_backprop import NONRELU_CHOICES, install_guided_hooks
 class GuidedGradCAM(AttributionExplainer):
     """Guided Grad-CAM (Selvaraju et al., 2017).
 
-    Options:
+    Keyword Args:
         layer: Grad-CAM layer (default: the last convolution in execution order).
         nonrelu: How guided backpropagation treats non-ReLU activations (see
             ``guided-backprop``).

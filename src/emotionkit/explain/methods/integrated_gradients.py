@@ -88,7 +88,7 @@ def make_baseline(baseline: Any, x: torch.Tensor) -> torch.Tensor:
 class IntegratedGradients(AttributionExplainer):
     """Integrated gradients; see the module docstring.
 
-    Options:
+    Keyword Args:
         baseline: Number, ``"black"``, ``"white"``, ``"mean"`` or an image (default 0: black).
         steps: Number of points on the path.
         rule: Quadrature rule (``"gausslegendre"`` default, ``"trapezoid"``, ``"midpoint"``,

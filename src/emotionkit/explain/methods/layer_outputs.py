@@ -29,7 +29,7 @@ class LayerOutputs(Explainer):
     A module that runs several times per forward pass (a reused module) gives one entry per
     call: ``name`` for the first, ``name#2``, ``name#3``... for the next ones.
 
-    Options:
+    Keyword Args:
         layer: A layer name, a list of names, or ``None`` for every convolution (in execution
             order).
         max_batch: Images per forward pass (default None: 32 on CPU, 256 on GPU).

@@ -50,7 +50,7 @@ def window_masks(height: int, width: int, window: tuple[int, int],
 class Occlusion(AttributionExplainer):
     """Occlusion sensitivity; see the module docstring.
 
-    Options:
+    Keyword Args:
         window: Window size, an int or ``(height, width)``.
         stride: Step between windows, an int or a pair.
         baseline: Fill value of the covered pixels (a number, or ``"mean"``: each image's mean).

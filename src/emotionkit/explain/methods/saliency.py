@@ -11,7 +11,7 @@ from ._common import input_gradients
 class Saliency(AttributionExplainer):
     """Vanilla saliency (Simonyan et al., 2014): ``d logit_target / d pixel``.
 
-    Options:
+    Keyword Args:
         absolute: Return ``|gradient|`` (default) or the signed gradient.
         max_batch: Images per forward/backward pass (default None: 32 on CPU, 256 on GPU).
     """

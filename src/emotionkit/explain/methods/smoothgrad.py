@@ -36,7 +36,7 @@ def image_generator(seed: int, image: torch.Tensor) -> torch.Generator:
 class SmoothGrad(AttributionExplainer):
     """SmoothGrad over any gradient method; see the module docstring.
 
-    Options:
+    Keyword Args:
         base: Name of the gradient method to smooth (``saliency``, ``guided-backprop``,
             ``integrated-gradients``, ``grad-cam``, or a plugin's method marked smoothable).
         base_options: Options for the base method (``max_batch`` is this method's).
