@@ -35,3 +35,15 @@ exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_static_path: list[str] = []
 suppress_warnings = ["ref.python"]
+
+
+def _escape_globs(app, ctx, lines):
+    """Click help is plain text; escape '*' (globs like hw1*) so reST does not read emphasis."""
+    for i, line in enumerate(lines):
+        if "*" in line and "``" not in line:
+            lines[i] = line.replace("*", r"\*")
+
+
+def setup(app):
+    for event in ("options", "description", "epilog", "arguments"):
+        app.connect(f"sphinx-click-process-{event}", _escape_globs)

@@ -19,6 +19,7 @@ def unknown_name_message(kind: str, name: str, valid: Iterable[str], limit: int 
         A one-line message with the close matches (if any) and the valid names.
     """
     valid = sorted(valid)
+    kinds = _plural(kind)
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
     msg = f"unknown {kind} {name!r}"
     if close:
@@ -26,5 +27,12 @@ def unknown_name_message(kind: str, name: str, valid: Iterable[str], limit: int 
     else:
         msg += "."
     shown = ", ".join(valid[:limit]) + (f", ... ({len(valid)} in all)" if len(valid) > limit else "")
-    msg += f" Valid {kind}s: {shown}" if valid else f" No {kind}s are available."
+    msg += f" Valid {kinds}: {shown}" if valid else f" No {kinds} are available."
     return msg
+
+
+def _plural(noun: str) -> str:
+    """English plural of the last word of ``noun`` ("class" -> "classes")."""
+    if noun.endswith(("s", "x", "sh", "ch")):
+        return noun + "es"
+    return noun + "s"

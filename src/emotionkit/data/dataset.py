@@ -273,10 +273,11 @@ class Dataset(torch.utils.data.Dataset):
         """Counts per split and class plus pixel statistics, as a JSON-ready dict.
 
         Returns:
-            ``{"source", "images", "labeled", "class_names", "display_names", "splits":
-            {split: {"images", "classes", "pixel_mean", "pixel_std"}}, "classes", "pixel_mean",
-            "pixel_std", "pixel_min", "pixel_max", "skipped"}``; pixel values on the 0..255
-            scale (``None`` when there are no images).
+            A dict with keys ``source``, ``images``, ``labeled``, ``class_names``,
+            ``display_names``, ``splits`` (per split: ``images``, ``classes``, ``pixel_mean``,
+            ``pixel_std``), ``classes``, ``pixel_mean``, ``pixel_std``, ``pixel_min``,
+            ``pixel_max`` and ``skipped``; pixel values on the 0..255 scale (``None`` when
+            there are no images).
         """
         per_split = {}
         for s in self.split_names:

@@ -24,6 +24,7 @@ from .base import Attribution, AttributionExplainer, Explainer
 from .explanation import Explanation
 from .hookspecs import hookimpl
 from .methods._common import clean_logits, input_gradients
+from .faithfulness import FaithfulnessResult, faithfulness, faithfulness_markdown
 from .plugins import (
     available,
     get,
@@ -32,6 +33,15 @@ from .plugins import (
     register_plugin,
     unregister_plugin,
 )
+from .sanity import (
+    SanityCheckResult,
+    label_randomization_check,
+    plot_sanity,
+    sanity_check,
+    sanity_check_many,
+    sanity_markdown,
+)
+from .trace import ForwardTrace, trace_forward
 
 
 def run(method: str, model: Any, images: Any = None, target: Any = None, **options: Any):
@@ -67,4 +77,15 @@ __all__ = [
     "load_plugins",
     "register_plugin",
     "unregister_plugin",
+    "sanity_check",
+    "sanity_check_many",
+    "label_randomization_check",
+    "plot_sanity",
+    "sanity_markdown",
+    "SanityCheckResult",
+    "faithfulness",
+    "faithfulness_markdown",
+    "FaithfulnessResult",
+    "trace_forward",
+    "ForwardTrace",
 ]
