@@ -26,7 +26,8 @@ def unknown_name_message(kind: str, name: str, valid: Iterable[str], limit: int 
         msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
     else:
         msg += "."
-    shown = ", ".join(valid[:limit]) + (f", ... ({len(valid)} in all)" if len(valid) > limit else "")
+    more = f", ... ({len(valid)} in all)" if len(valid) > limit else ""
+    shown = ", ".join(valid[:limit]) + more
     msg += f" Valid {kinds}: {shown}" if valid else f" No {kinds} are available."
     return msg
 
