@@ -1,8 +1,9 @@
 import subprocess
 import sys
 
-import emotionkit
 from click.testing import CliRunner
+
+import emotionkit
 from emotionkit.cli.main import cli
 
 

@@ -102,7 +102,9 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Non
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
 
 
-def atomic_write_with(path: str | os.PathLike, writer: Callable[[IO], None], mode: str = "wb") -> None:
+def atomic_write_with(
+    path: str | os.PathLike, writer: Callable[[IO], None], mode: str = "wb"
+) -> None:
     """Let ``writer`` fill a temporary file that then atomically replaces ``path``.
 
     Args:

@@ -43,7 +43,8 @@ _RECIPE_2017 = {"optimizer": "adam", "lr": 0.00027, "weight_decay": 0.0, "batch_
 _RECIPE_2018 = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128,
                 "epochs": 100, "scheduler": "none", "augment": "standard", "label_smoothing": 0.0}
 _RECIPE_2019 = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128,
-                "epochs": 50, "scheduler": "none", "augment": "rotation=15,flip", "label_smoothing": 0.0}
+                "epochs": 50, "scheduler": "none", "augment": "rotation=15,flip",
+                "label_smoothing": 0.0}
 _REG_2019 = {"l1": 3e-5, "l2": 5e-5}
 
 
