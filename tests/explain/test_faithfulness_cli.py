@@ -134,3 +134,21 @@ def test_errors(registry, tmp_path):
 def test_help():
     result = CliRunner().invoke(cli, ["explain-check", "--help"])
     assert result.exit_code == 0 and "--methods" in result.output and "--json" in result.output
+
+
+def test_random_curves_computed_once_and_equal_a_full_run():
+    """explain-check reuses the first method's random-order curves for the next methods."""
+    from emotionkit.explain.faithfulness import faithfulness
+    from emotionkit.testing import TinyCNN
+
+    torch.manual_seed(0)
+    model = TinyCNN()
+    images = torch.rand(3, 1, 48, 48)
+    cache: dict = {}
+    kwargs = {"steps": 8, "baseline": "zeros", "seed": 3, "max_batch": 64}
+    first = cmd._faithfulness_sharing_random(cache, model, "saliency", images, **kwargs)
+    second = cmd._faithfulness_sharing_random(cache, model, "guided-backprop", images, **kwargs)
+    full = faithfulness(model, "guided-backprop", images, **kwargs)
+    assert second.curves["random_deletion"] is first.curves["random_deletion"]
+    for curve, aucs in full.aucs.items():
+        assert torch.allclose(torch.as_tensor(second.aucs[curve]), torch.as_tensor(aucs))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 # Kept here (not imported) so `emotionkit --help` does not load the explain package;
 # a test checks they equal emotionkit.explain.sanity.MODES / faithfulness.BASELINES.
@@ -152,7 +153,6 @@ def explain_check(
     from .._io import atomic_write_json, atomic_write_text
     from .._runtime import describe_machine, resolve_device
     from ..data import Dataset
-    from ..explain.faithfulness import faithfulness
     from ..explain.sanity import plot_sanity, sanity_check
 
     if n < 1:
@@ -186,6 +186,7 @@ def explain_check(
         "machine": describe_machine(),
     }
     sanity_results = {}
+    random_cache: dict[str, Any] = {}
     per_method: dict[str, Any] = {}
     summary = []
     bar = tqdm(
@@ -200,8 +201,9 @@ def explain_check(
             bar.update()
             bar.set_postfix_str(f"{name}: faithfulness")
             t0 = time.perf_counter()
-            fai = faithfulness(
-                model, name, images, steps=steps, baseline=baseline, seed=seed, max_batch=max_batch
+            fai = _faithfulness_sharing_random(
+                random_cache, model, name, images, steps=steps, baseline=baseline, seed=seed,
+                max_batch=max_batch,
             )
             t_fai = time.perf_counter() - t0
             bar.update()
@@ -254,3 +256,40 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
+
+
+_RANDOM_CURVES = ("random_deletion", "random_insertion")
+
+
+def _faithfulness_sharing_random(cache: dict[str, Any], model, name: str, images, **kwargs):
+    """Faithfulness of one method, computing the random-order curves only once per run.
+
+    The random-order curves depend on the images, targets, seed, steps and baseline, not on the
+    method, so after the first method only the method's own deletion/insertion curves are
+    computed; the random ones are reused when the targets are the same (else recomputed).
+
+    Args:
+        cache: Holds the first complete result (filled on the first call).
+        model: The model.
+        name: Explainer name.
+        images: Image batch.
+        **kwargs: Options for :func:`emotionkit.explain.faithfulness.faithfulness`.
+
+    Returns:
+        The method's :class:`~emotionkit.explain.faithfulness.FaithfulnessResult` with all
+        four curves.
+    """
+    from ..explain.faithfulness import faithfulness
+
+    first = cache.get("result")
+    if first is None:
+        cache["result"] = result = faithfulness(model, name, images, **kwargs)
+        return result
+    result = faithfulness(model, name, images, curves=("deletion", "insertion"), **kwargs)
+    if np.array_equal(result.targets, first.targets):
+        for curve in _RANDOM_CURVES:
+            result.curves[curve] = first.curves[curve]
+            result.aucs[curve] = first.aucs[curve]
+        result.n_forward *= 2  # what the curves cost, had they been computed again
+        return result
+    return faithfulness(model, name, images, **kwargs)
