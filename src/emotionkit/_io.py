@@ -102,6 +102,23 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Non
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
 
 
+def json_text(obj: Any, path: str | os.PathLike | None = None, indent: int = 2) -> str:
+    """Serialize ``obj`` as JSON text; also write it atomically to ``path`` when given.
+
+    Args:
+        obj: A JSON-serializable object.
+        path: Optional destination file.
+        indent: JSON indentation.
+
+    Returns:
+        The JSON text (without the trailing newline the file gets).
+    """
+    text = json.dumps(obj, indent=indent)
+    if path is not None:
+        atomic_write_text(path, text + "\n")
+    return text
+
+
 def atomic_write_with(
     path: str | os.PathLike, writer: Callable[[IO], None], mode: str = "wb"
 ) -> None:

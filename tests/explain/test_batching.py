@@ -9,14 +9,6 @@ from torch import nn
 from emotionkit import explain
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class SmallNet(nn.Module):
     """A small conv net with BatchNorm (left in train mode: explainers must switch to eval)."""
 

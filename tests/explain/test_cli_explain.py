@@ -23,13 +23,6 @@ def last_error_line(result) -> str:
     return result.stderr.strip().splitlines()[-1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_unknown_method_exact_line():
     result = run("explain", "-m", "salency", "--model", "compact", "synthetic:1")

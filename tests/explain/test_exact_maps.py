@@ -15,15 +15,6 @@ from emotionkit import explain
 from emotionkit.errors import ExplainError
 from emotionkit.testing import TinyCNN
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads; on a busy machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 # the 3x3 image of the hand derivations: ones in two opposite corners
 X3 = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 

@@ -21,15 +21,6 @@ from emotionkit.explain.faithfulness import (
 from emotionkit.testing.region import RegionModel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class GradientStub:
     """A minimal explainer following the plugin contract: vanilla input gradient."""
 

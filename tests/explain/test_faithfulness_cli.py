@@ -39,13 +39,6 @@ class Layers:
     kind = "layers"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture()
 def registry(monkeypatch):

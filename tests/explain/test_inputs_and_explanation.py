@@ -16,15 +16,6 @@ from emotionkit.explain.inputs import as_batch, parse_target
 from emotionkit.testing import TinyCNN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads; on a busy machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ----------------------------------------------------------------------------- inputs
 def test_as_batch_accepts_every_documented_form():
     u8 = np.arange(2 * 48 * 48, dtype=np.uint8).reshape(2, 48, 48)

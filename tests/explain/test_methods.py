@@ -12,15 +12,6 @@ from emotionkit.explain.methods.integrated_gradients import quadrature
 from emotionkit.explain.methods.occlusion import positions
 from emotionkit.testing import TinyCNN
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads; on a busy machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 X = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(0))
 
 

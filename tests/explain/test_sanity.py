@@ -26,15 +26,6 @@ from emotionkit.explain.sanity import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class GradientStub:
     """Vanilla input gradient through the plugin contract (stands in for the built-in)."""
 

@@ -19,13 +19,6 @@ ATTRIBUTION = [n for n in explain.available() if is_attribution(explain.get(n))]
 OTHER = [n for n in explain.available() if n not in ATTRIBUTION]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def tiny_net() -> nn.Module:
     gen = torch.Generator().manual_seed(0)

@@ -23,14 +23,6 @@ FAST = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads; on a busy machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def awkward_model(**kwargs) -> TinyCNN:
     """A model in train mode, with one frozen parameter and an existing .grad."""

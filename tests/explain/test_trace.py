@@ -11,15 +11,6 @@ from emotionkit.errors import ExplainError
 from emotionkit.explain.trace import trace_forward
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class OutOfOrder(nn.Module):
     """Modules declared in a different order than they run; one ReLU and one pool reused."""
 

@@ -15,7 +15,6 @@ most ``max_batch`` images (pixels are ranked once per image; the mask of step ``
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -147,12 +146,9 @@ class FaithfulnessResult:
         Returns:
             The JSON text.
         """
-        text = json.dumps(self.to_dict(per_image=per_image), indent=2)
-        if path is not None:
-            from .._io import atomic_write_text
+        from .._io import json_text
 
-            atomic_write_text(path, text + "\n")
-        return text
+        return json_text(self.to_dict(per_image=per_image), path)
 
     def to_markdown(self) -> str:
         """A one-row Markdown table of the mean AUCs (see :func:`faithfulness_markdown`).

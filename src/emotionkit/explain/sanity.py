@@ -29,7 +29,6 @@ position in execution order, so a layer gets the same random weights in both mod
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -172,12 +171,9 @@ class SanityCheckResult:
         Returns:
             The JSON text.
         """
-        text = json.dumps(self.to_dict(per_image=per_image), indent=2)
-        if path is not None:
-            from .._io import atomic_write_text
+        from .._io import json_text
 
-            atomic_write_text(path, text + "\n")
-        return text
+        return json_text(self.to_dict(per_image=per_image), path)
 
     def to_markdown(self) -> str:
         """The per-layer table in Markdown (mean ± std of each similarity).
