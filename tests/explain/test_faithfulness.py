@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,21 +17,10 @@ from emotionkit.explain.faithfulness import (
     make_baseline,
     pixel_ranks,
 )
+from emotionkit.testing import InputGradientStub
 from emotionkit.testing.region import RegionModel
 
-
-class GradientStub:
-    """A minimal explainer following the plugin contract: vanilla input gradient."""
-
-    name = "stub-saliency"
-
-    def explain(self, model, images, target=None, **options):
-        x = images.detach().clone().requires_grad_(True)
-        logits = model(x)
-        t = logits.argmax(1) if target is None else torch.as_tensor(target).reshape(-1)
-        t = t.expand(x.shape[0]) if t.numel() == 1 else t
-        (grad,) = torch.autograd.grad(logits.gather(1, t.view(-1, 1)).sum(), x)
-        return SimpleNamespace(maps=grad.detach(), targets=t.detach())
+GradientStub = InputGradientStub
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,21 +14,12 @@ from emotionkit.cli.main import cli
 from emotionkit.errors import UnknownExplainerError
 from emotionkit.explain.faithfulness import BASELINES
 from emotionkit.explain.sanity import MODES
+from emotionkit.testing import InputGradientStub
 
 
-class Grad:
+def Grad():
     """Vanilla gradient, following the explainer contract."""
-
-    name = "stub-grad"
-    kind = "attribution"
-
-    def explain(self, model, images, target=None, **options):
-        x = images.detach().clone().requires_grad_(True)
-        logits = model(x)
-        t = logits.argmax(1) if target is None else torch.as_tensor(target).reshape(-1)
-        t = t.expand(x.shape[0]) if t.numel() == 1 else t
-        (grad,) = torch.autograd.grad(logits.gather(1, t.view(-1, 1)).sum(), x)
-        return SimpleNamespace(maps=grad.detach().cpu(), targets=t.detach().cpu())
+    return InputGradientStub("stub-grad")
 
 
 class Layers:

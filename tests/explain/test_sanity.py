@@ -24,20 +24,9 @@ from emotionkit.explain.sanity import (
     sanity_check_many,
     sanity_markdown,
 )
+from emotionkit.testing import InputGradientStub
 
-
-class GradientStub:
-    """Vanilla input gradient through the plugin contract (stands in for the built-in)."""
-
-    name = "stub-saliency"
-
-    def explain(self, model, images, target=None, **options):
-        x = images.detach().clone().requires_grad_(True)
-        logits = model(x)
-        t = logits.argmax(1) if target is None else torch.as_tensor(target).reshape(-1)
-        t = t.expand(x.shape[0]) if t.numel() == 1 else t
-        (grad,) = torch.autograd.grad(logits.gather(1, t.view(-1, 1)).sum(), x)
-        return SimpleNamespace(maps=grad.detach(), targets=t.detach())
+GradientStub = InputGradientStub
 
 
 class EdgeStub:
