@@ -32,7 +32,7 @@ import torch
 
 from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import synthetic
-from emotionkit.explain.faithfulness import faithfulness
+from emotionkit.explain.faithfulness import default_max_batch, faithfulness
 
 
 class LocalSaliency:
@@ -109,7 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=500, help="images (default 500)")
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--max-batch", type=int, default=1024)
+    parser.add_argument("--max-batch", type=int, default=None,
+                        help="forward chunk (default: the metric's own, 128 on CPU)")
     parser.add_argument("--model", default="compact", help="zoo model name")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=1, help="best of R timings of each")
@@ -128,6 +129,8 @@ def main() -> None:
 
     print(describe_machine())
     device = resolve_device(args.device)
+    if args.max_batch is None:
+        args.max_batch = default_max_batch(device)
     from emotionkit.models import ModelZoo
 
     model = ModelZoo.create(args.model, seed=0).to(device).eval()

@@ -120,7 +120,8 @@ def summary_markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str
 @click.option("--steps", type=int, default=50, show_default=True, help="Deletion/insertion steps.")
 @click.option("--baseline", type=click.Choice(BASELINES), default="zeros", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-batch", type=int, default=1024, show_default=True, help="Forward batch cap.")
+@click.option("--max-batch", type=int, default=None,
+              help="Forward batch cap [default: 128 on CPU, 1024 on GPU].")
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory."
 )
@@ -136,7 +137,7 @@ def explain_check(
     steps: int,
     baseline: str,
     seed: int,
-    max_batch: int,
+    max_batch: int | None,
     out_dir: str,
     as_json: bool,
     device: str,
@@ -159,7 +160,7 @@ def explain_check(
         raise click.BadParameter(f"must be at least 1, got {n}", param_hint="--n")
     if steps < 1:
         raise click.BadParameter(f"must be at least 1, got {steps}", param_hint="--steps")
-    if max_batch < 1:
+    if max_batch is not None and max_batch < 1:
         raise click.BadParameter(f"must be at least 1, got {max_batch}", param_hint="--max-batch")
     names = _parse_methods(methods)
     if not names:

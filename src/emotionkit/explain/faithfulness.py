@@ -393,7 +393,7 @@ def faithfulness(
     steps: int = 50,
     baseline: Any = "zeros",
     seed: int = 0,
-    max_batch: int = 1024,
+    max_batch: int | None = None,
     maps: Any = None,
     curves: Sequence[str] = CURVES,
     progress: bool = False,
@@ -414,7 +414,9 @@ def faithfulness(
         baseline: ``"zeros"``, ``"mean"``, ``"blur"``, a number or a tensor (see
             :func:`make_baseline`).
         seed: Seed of the random order and of tie-breaking; global RNG states are restored.
-        max_batch: Largest number of masked images per forward pass.
+        max_batch: Largest number of masked images per forward pass (default
+            :func:`default_max_batch`: 128 on CPU, where larger batches fall out of cache and
+            run slower, 1024 on GPU).
         maps: Precomputed raw maps (N, C, H', W') instead of calling ``method``.
         curves: Which of :data:`CURVES` to compute (default all four).
         progress: Show a progress bar on stderr.
@@ -433,6 +435,8 @@ def faithfulness(
     p = h * w
     if not isinstance(steps, int) or not 1 <= steps <= p:
         raise ConfigError(f"steps must be an integer in 1..{p} (pixels per image), got {steps!r}")
+    if max_batch is None:
+        max_batch = default_max_batch(device)
     if not isinstance(max_batch, int) or max_batch < 1:
         raise ConfigError(f"max_batch must be a positive integer, got {max_batch!r}")
     curves = tuple(dict.fromkeys((curves,) if isinstance(curves, str) else curves))
@@ -501,6 +505,21 @@ def faithfulness(
         seconds=seconds,
         n_forward=int(probs.numel()),
     )
+
+
+def default_max_batch(device: torch.device | str) -> int:
+    """Forward-pass chunk size for the curves on ``device``.
+
+    On CPU, compact FER nets ran 1.48x faster in chunks of about 100 images than of 1,024 (the
+    activations of a large chunk fall out of cache); on GPU larger chunks keep the device busy.
+
+    Args:
+        device: The model's device.
+
+    Returns:
+        128 on CPU, 1024 elsewhere.
+    """
+    return 128 if torch.device(device).type == "cpu" else 1024
 
 
 def _chunked(model: nn.Module, x: torch.Tensor, max_batch: int) -> torch.Tensor:
