@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 # Kept here (not imported) so `emotionkit --help` does not load the explain package;
 # a test checks they equal emotionkit.explain.sanity.MODES / faithfulness.BASELINES.
@@ -280,6 +279,8 @@ def _faithfulness_sharing_random(cache: dict[str, Any], model, name: str, images
         The method's :class:`~emotionkit.explain.faithfulness.FaithfulnessResult` with all
         four curves.
     """
+    import numpy as np
+
     from ..explain.faithfulness import faithfulness
 
     first = cache.get("result")
