@@ -10,8 +10,17 @@ image ``k`` only feeds the objective of channel ``k``, and in eval mode images d
 interact, so this equals optimizing each channel alone, many times faster. Every random
 choice of channel ``c`` (start noise, shifts) comes from a generator seeded by ``(seed, c)``,
 so a channel's result does not depend on which other channels are in the batch. The forward
-pass stops at the layer: later layers never run; when the layer is a plain ``nn.Conv2d``, each
-image computes only its own channel of that layer (a grouped convolution).
+pass stops at the layer: later layers never run. When the layer is a plain ``nn.Conv2d``, the
+mean of one of its channels is a fixed linear function of the layer's input (:func:`mean_adjoint`),
+so the layer itself is never computed: each image costs one dot product there.
+
+The layers in front of the target run in a cheaper but equivalent form while the explainer works
+(:mod:`emotionkit.explain._fast_prefix`): eval-mode BatchNorm folded into the convolution before
+it, and NHWC weights. With ``precision="auto"`` the forward pass runs under bf16 autocast where
+the hardware computes bf16 natively (CUDA GPUs with bf16; CPUs with AVX-512 BF16 or AMX, see
+:func:`emotionkit.training.precision.resolve_precision`) and in fp32 elsewhere; the pixels, the
+regularizers and the optimizer always stay fp32. Pass ``precision="fp32"`` for results that are
+the same on every machine.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError, ExplainError
+from ...training.precision import resolve_channels_last, resolve_precision
+from .._fast_prefix import speed_up_prefix
 from .._layers import check_single_call, default_conv_layer, find_layer
 from .._model_state import ModelState
 from ..base import (
@@ -123,23 +134,36 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 
 def _slices_conv(module: nn.Module) -> bool:
-    """Whether the layer is a plain convolution whose output channels can be computed alone."""
+    """Whether the layer is a plain convolution whose channel means are linear in its input."""
     return (type(module) is nn.Conv2d and module.groups == 1
             and module.padding_mode == "zeros")
 
 
-def _channel_conv(conv: nn.Conv2d, x: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
-    """Output channel ``channels[k]`` of ``conv`` for image ``k`` only: (K, h, w).
+def mean_adjoint(conv: nn.Conv2d, in_shape: tuple[int, ...]) -> torch.Tensor:
+    """The weights that turn a convolution's spatial mean into a dot product with its input.
 
-    One grouped convolution (group ``k`` = image ``k`` with filter ``channels[k]``) costs
-    ``1 / out_channels`` of the full layer, forward and backward.
+    For a convolution with zero padding, the mean over positions of output channel ``c`` is
+    linear in the input: ``mean(conv(x)[c]) = sum(G[c] * x) + bias[c]``. ``G`` (out, C, H, W)
+    does not depend on ``x``; it is found once, exactly, by differentiating that mean for every
+    channel at once. Activation maximization of a convolution's channel then costs one
+    multiply-add per input value instead of the convolution, and the gradient with respect to
+    the layer's input is ``G[c]`` itself.
+
+    Args:
+        conv: The convolution (``groups=1``, ``padding_mode="zeros"``).
+        in_shape: Shape ``(C, H, W)`` of one input to it.
+
+    Returns:
+        ``G`` as float32 on the convolution's device, shape ``(out_channels, *in_shape)``.
     """
-    k, cin, h, w = x.shape
-    weight = conv.weight[channels]
-    bias = conv.bias[channels] if conv.bias is not None else None
-    out = F.conv2d(x.reshape(1, k * cin, h, w), weight, bias, conv.stride, conv.padding,
-                   conv.dilation, groups=k)
-    return out.reshape(k, *out.shape[2:])
+    weight = conv.weight.detach().float()
+    cout = weight.shape[0]
+    with torch.enable_grad(), torch.autocast(weight.device.type, enabled=False):
+        x = torch.zeros((cout, *in_shape), device=weight.device, requires_grad=True)
+        out = F.conv2d(x, weight, None, conv.stride, conv.padding, conv.dilation)
+        idx = torch.arange(cout, device=weight.device)
+        (grad,) = torch.autograd.grad(out[idx, idx].flatten(1).mean(1).sum(), x)
+    return grad
 
 
 def _channel_generator(seed: int, channel: int) -> torch.Generator:
@@ -183,6 +207,12 @@ class ActivationMax(Explainer):
         seed: Seed of every random choice.
         input_shape: ``(C, H, W)``; default from the model's zoo entry, else (1, 48, 48).
         max_batch: Channels optimized together (default None: 32 on CPU, 256 on GPU).
+        precision: ``"auto"`` (bf16 autocast where the hardware runs it natively, else fp32),
+            ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only) for the forward pass.
+        fold_batchnorm: Fold eval-mode BatchNorm into the convolution before it (exact up to
+            rounding; checked numerically before use).
+        channels_last: NHWC weights for the convolutions in front of the layer (``None``:
+            yes for models with 2-D convolutions).
         progress: Show a progress bar on stderr.
     """
 
@@ -191,7 +221,8 @@ class ActivationMax(Explainer):
     defaults = MappingProxyType({
         "layer": None, "channels": None, "steps": 200, "lr": 0.05, "l2": 1e-3, "tv": 0.05,
         "jitter": 2, "blur_every": 4, "blur_sigma": 0.5, "init_noise": 0.1, "seed": 0,
-        "input_shape": None, "max_batch": None, "progress": False,
+        "input_shape": None, "max_batch": None, "precision": "auto", "fold_batchnorm": True,
+        "channels_last": None, "progress": False,
     })
 
     def explain(
@@ -224,7 +255,15 @@ class ActivationMax(Explainer):
         init_noise = check_float(self.name, "init_noise", opts["init_noise"], 0.0)
         seed = check_int(self.name, "seed", opts["seed"])
         check_bool(self.name, "progress", opts["progress"])
+        fold = check_bool(self.name, "fold_batchnorm", opts["fold_batchnorm"])
         device, dtype = model_device(model)
+        plan_precision = resolve_precision(str(opts["precision"]), device)
+        opts["precision"] = plan_precision.name
+        channels_last = resolve_channels_last(
+            None if opts["channels_last"] is None
+            else check_bool(self.name, "channels_last", opts["channels_last"]),
+            model, device)
+        opts["channels_last"] = channels_last
         max_batch = opts["max_batch"] = resolve_max_batch(self.name, opts["max_batch"], device)
         start = None if images is None else as_batch(images, device, dtype)
         shape = _input_shape(model, opts["input_shape"], start)
@@ -248,6 +287,13 @@ class ActivationMax(Explainer):
                                    "(N, C, h, w) or (N, units)")
             channels = parse_channels(opts["channels"], out_shape[1], self.name)
             opts["layer"], opts["channels"] = layer, channels
+            gen = torch.Generator().manual_seed(0)
+            check_batch = torch.rand((2, *shape), generator=gen).to(device=device, dtype=dtype)
+            prefix = speed_up_prefix(
+                state, trace, layer, check_batch,
+                lambda x: self._layer_output(state, module, x),
+                fold_batchnorm=fold, channels_last=channels_last,
+            )
             if start is not None and len(start) not in (1, len(channels)):
                 raise ConfigError(f"{self.name}: give 1 starting image or one per channel "
                                   f"({len(channels)}), got {len(start)}")
@@ -260,7 +306,7 @@ class ActivationMax(Explainer):
                         init = start if len(start) == 1 else start[a:b]
                     img, final, hist = self._optimize(
                         state, module, channels[a:b], shape, init, steps, lr, l2, tv, jitter,
-                        blur_every, blur_sigma, init_noise, seed, update,
+                        blur_every, blur_sigma, init_noise, seed, update, plan_precision,
                     )
                     results.append(img)
                     finals.append(final)
@@ -274,28 +320,37 @@ class ActivationMax(Explainer):
             method=self.name,
             options=opts,
             extras={"layer": layer, "channels": channels,
-                    "history": torch.cat(histories, dim=1).cpu()},
+                    "history": torch.cat(histories, dim=1).cpu(),
+                    "folded": prefix.folded, "channels_last_layers": prefix.channels_last,
+                    "prefix_notes": prefix.skipped},
             kind="synthesis",
         )
 
     @staticmethod
-    def _output_shape(state: ModelState, module: nn.Module, probe: torch.Tensor):
+    def _layer_output(state: ModelState, module: nn.Module, x: torch.Tensor) -> Any:
+        """The layer's output for ``x``; the layers after it do not run."""
         seen: list[Any] = []
 
         def hook(mod, args, output):
-            seen.append(tuple(output.shape) if isinstance(output, torch.Tensor) else None)
+            seen.append(output)
             raise _StopForward
 
-        with state.hooks() as hooks, torch.no_grad():
+        with state.hooks() as hooks:
             hooks.forward(module, hook)
             try:
-                state.model(probe)
+                state.model(x)
             except _StopForward:
                 pass
         return seen[0] if seen else None
 
+    @classmethod
+    def _output_shape(cls, state: ModelState, module: nn.Module, probe: torch.Tensor):
+        with torch.no_grad():
+            output = cls._layer_output(state, module, probe)
+        return tuple(output.shape) if isinstance(output, torch.Tensor) else None
+
     def _optimize(self, state, module, channels, shape, init, steps, lr, l2, tv, jitter,
-                  blur_every, blur_sigma, init_noise, seed, update):
+                  blur_every, blur_sigma, init_noise, seed, update, precision):
         """Optimize one batch of channels; returns (images, final activations, history)."""
         device, dtype = model_device(state.model)
         k = len(channels)
@@ -322,8 +377,18 @@ class ActivationMax(Explainer):
             captured.append(output[index, chans])
             raise _StopForward
 
+        adjoint: list[torch.Tensor] = []
+
         def sliced_hook(mod, args):
-            captured.append(_channel_conv(mod, args[0], chans))
+            (inp,) = args
+            if not adjoint:
+                g = mean_adjoint(mod, tuple(inp.shape[1:]))[chans]
+                adjoint.append(g.contiguous(memory_format=torch.channels_last)
+                               if inp.is_contiguous(memory_format=torch.channels_last) else g)
+            value = (inp * adjoint[0]).flatten(1).sum(1)
+            if mod.bias is not None:
+                value = value + mod.bias[chans].float()
+            captured.append(value)
             raise _StopForward
 
         def objective(x: torch.Tensor) -> torch.Tensor:
@@ -333,6 +398,7 @@ class ActivationMax(Explainer):
             except _StopForward:
                 pass
             (picked,) = captured
+            picked = picked.float()
             return picked.flatten(1).mean(1) if picked.ndim > 1 else picked
 
         history = torch.zeros(steps, k)
@@ -343,7 +409,8 @@ class ActivationMax(Explainer):
                 hooks.forward(module, hook)
             for step in range(steps):
                 x = roll_batch(param, shifts[:, step, 0], shifts[:, step, 1]) if jitter else param
-                act = objective(x)
+                with precision.autocast():
+                    act = objective(x)
                 loss = -act.sum()
                 if l2:
                     loss = loss + l2 * ((param - 0.5) ** 2).flatten(1).sum(1).sum()
