@@ -6,8 +6,9 @@ the baseline is the straightforward implementation a first script would write: o
 time, and for SmoothGrad / integrated gradients / occlusion one noisy copy, path point or
 window at a time. The baseline's maps are compared with the batched ones, so the bench also
 checks that batching changes nothing. Activation maximization of all 64 channels of a layer in
-one batch is compared with a per-channel loop of the same explainer and with a naive loop
-(full forward passes, ``torch.optim.Adam``). Captum, when importable, runs each method on the
+one batch (default ``precision="auto"``, and fp32) is compared with a per-channel loop of the
+same explainer and with the per-filter loop a first script would write (one filter at a time,
+full forward passes, ``torch.optim.Adam``). Captum, when importable, runs each method on the
 same batch with its default batching. Every line prints the time and the ratio.
 
 Run::
@@ -284,22 +285,36 @@ def main() -> None:
     layer64 = next(n for n, s in zip((n for n, _ in trace.calls), trace.output_shapes,
                                      strict=True)
                    if n in trace.conv_layers() and s[1] == 64)
-    am = {"layer": layer64, "steps": args.am_steps}
-    t_batch, _ = timed(lambda: explain.run("activation-max", model, channels="0-63", **am), 1)
-    k = args.am_naive_channels
-    t_loop, _ = timed(lambda: [explain.run("activation-max", model, channels=c, **am)
-                               for c in range(k)], 1)
-    t_loop *= 64 / k
     module = dict(model.named_modules())[layer64]
-    t_naive, _ = timed(lambda: [naive_activation_max(model, module, c, args.am_steps,
-                                                     (1, 48, 48), device) for c in range(k)], 1)
-    t_naive *= 64 / k
-    print(f"activation-max, 64 channels of {layer64}, {args.am_steps} steps:")
-    print(f"  one batch            {t_batch:8.2f}s")
-    print(f"  per-channel loop     {t_loop:8.2f}s  ratio {t_loop / t_batch:5.1f}x  "
-          f"(same explainer, one channel per call; {k} timed, scaled to 64)")
-    print(f"  naive per-filter     {t_naive:8.2f}s  ratio {t_naive / t_batch:5.1f}x  "
-          f"(full forward + torch.optim.Adam; {k} timed, scaled to 64)")
+    k = args.am_naive_channels
+    am = {"layer": layer64, "steps": args.am_steps}
+    explain.run("activation-max", model, channels="0-7", **am)  # warm-up
+    rows = {"batch": [], "batch_fp32": [], "loop": [], "naive": []}
+    for _ in range(args.repeats):  # interleaved, so load changes hit every variant alike
+        t, res = timed(lambda: explain.run("activation-max", model, channels="0-63", **am), 1)
+        rows["batch"].append(t)
+        t, _ = timed(lambda: explain.run("activation-max", model, channels="0-63",
+                                         precision="fp32", **am), 1)
+        rows["batch_fp32"].append(t)
+        t, _ = timed(lambda: [explain.run("activation-max", model, channels=c, **am)
+                              for c in range(k)], 1)
+        rows["loop"].append(t * 64 / k)
+        t, _ = timed(lambda: [naive_activation_max(model, module, c, args.am_steps,
+                                                   (1, 48, 48), device) for c in range(k)], 1)
+        rows["naive"].append(t * 64 / k)
+    best = {key: min(values) for key, values in rows.items()}
+    print(f"activation-max, 64 channels of {layer64}, {args.am_steps} steps "
+          f"(best of {args.repeats}; precision auto={res.options['precision']}, "
+          f"folded={res.extras['folded']}, channels_last={res.options['channels_last']}):")
+    print(f"  one batch (auto)     {best['batch']:8.2f}s")
+    print(f"  one batch (fp32)     {best['batch_fp32']:8.2f}s")
+    ratio = best["loop"] / best["batch"]
+    print(f"  per-channel loop     {best['loop']:8.2f}s  ratio {ratio:5.1f}x  "
+          f"(same explainer and settings, one channel per call; {k} timed, scaled to 64)")
+    for label, key in (("auto", "batch"), ("fp32", "batch_fp32")):
+        print(f"  naive per-filter     {best['naive']:8.2f}s  ratio "
+              f"{best['naive'] / best[key]:5.1f}x vs one batch ({label})  "
+              f"(full forward + torch.optim.Adam; {k} timed, scaled to 64)")
 
 
 if __name__ == "__main__":
