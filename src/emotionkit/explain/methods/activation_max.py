@@ -15,7 +15,7 @@ mean of one of its channels is a fixed linear function of the layer's input (:fu
 so the layer itself is never computed: each image costs one dot product there.
 
 The layers in front of the target run in a cheaper but equivalent form while the explainer works
-(:mod:`emotionkit.explain._fast_prefix`): eval-mode BatchNorm folded into the convolution before
+(``emotionkit.explain._fast_prefix``): eval-mode BatchNorm folded into the convolution before
 it, and NHWC weights. With ``precision="auto"`` the forward pass runs under bf16 autocast where
 the hardware computes bf16 natively (CUDA GPUs with bf16; CPUs with AVX-512 BF16 or AMX, see
 :func:`emotionkit.training.precision.resolve_precision`) and in fp32 elsewhere; the pixels, the
