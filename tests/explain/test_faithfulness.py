@@ -240,3 +240,52 @@ def test_curve_subset_equals_full_run(region, tmp_path):
     part.plot(tmp_path / "p.png")
     with pytest.raises(ConfigError, match="unknown curve 'del'"):
         faithfulness(model, None, x, maps=maps, curves=("del",))
+
+
+def _bn_net():
+    torch.manual_seed(3)
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.MaxPool2d(4), nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3),
+    )
+    with torch.no_grad():
+        for bn in (net[1], net[5]):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+def test_model_rewrites_leave_the_curves_and_the_model_unchanged():
+    net = _bn_net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.rand(5, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    maps = torch.rand(5, 1, 48, 48, generator=torch.Generator().manual_seed(1))
+    fast = faithfulness(net, None, x, maps=maps, steps=8)
+    plain = faithfulness(net, None, x, maps=maps, steps=8, rewrite_model=False)
+    assert fast.model_rewrites == ["fold 0+1", "fold 4+5", "channels_last 0",
+                                   "channels_last 4"]
+    assert plain.model_rewrites == []
+    for curve in CURVES:
+        np.testing.assert_allclose(fast.curves[curve], plain.curves[curve], rtol=1e-5,
+                                   atol=1e-6)
+    assert [type(m) for m in net] == [type(m) for m in _bn_net()]
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert all(p.requires_grad for p in net.parameters())
+    assert json.loads(fast.to_json())["model_rewrites"][0] == "fold 0+1"
+
+
+def test_bf16_curves_are_close_to_fp32_and_fp16_needs_a_gpu():
+    net = _bn_net()
+    x = torch.rand(4, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    maps = torch.rand(4, 1, 48, 48, generator=torch.Generator().manual_seed(1))
+    ref = faithfulness(net, None, x, maps=maps, steps=8)
+    low = faithfulness(net, None, x, maps=maps, steps=8, precision="bf16")
+    assert ref.precision == "fp32" and low.precision == "bf16"
+    for curve in CURVES:
+        np.testing.assert_allclose(low.curves[curve], ref.curves[curve], atol=2e-2)
+    with pytest.raises(ConfigError, match="not supported on CPU"):
+        faithfulness(net, None, x, maps=maps, steps=8, precision="fp16")

@@ -112,6 +112,10 @@ def test_errors(registry, tmp_path):
     assert result.exit_code == 2
     result = CliRunner().invoke(cli, [*base, "--split", "Nope", "--methods", "stub-grad"])
     assert result.exit_code == 1 and "Error: unknown split 'Nope'" in result.output
+    result = CliRunner().invoke(cli, [*base, "--precision", "fp16", "--device", "cpu",
+                                      "--methods", "stub-grad"])
+    assert result.exit_code == 1
+    assert "Error: precision 'fp16' is not supported on CPU" in result.output
 
 
 def test_help():

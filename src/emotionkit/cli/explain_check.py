@@ -122,6 +122,14 @@ def summary_markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str
 @click.option("--max-batch", type=int, default=None,
               help="Forward batch cap [default: 128 on CPU, 1024 on GPU].")
 @click.option(
+    "--precision",
+    type=click.Choice(["fp32", "auto", "bf16", "fp16"]),
+    default="fp32",
+    show_default=True,
+    help="Precision of the deletion/insertion forward passes (auto: bf16 where the hardware "
+    "runs it natively; fp16 needs CUDA). Maps and sanity checks always use fp32.",
+)
+@click.option(
     "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -137,6 +145,7 @@ def explain_check(
     baseline: str,
     seed: int,
     max_batch: int | None,
+    precision: str,
     out_dir: str,
     as_json: bool,
     device: str,
@@ -154,6 +163,7 @@ def explain_check(
     from .._runtime import describe_machine, resolve_device
     from ..data import Dataset
     from ..explain.sanity import plot_sanity, sanity_check
+    from ..training.precision import resolve_precision
 
     if n < 1:
         raise click.BadParameter(f"must be at least 1, got {n}", param_hint="--n")
@@ -165,6 +175,7 @@ def explain_check(
     if not names:
         raise click.UsageError("no attribution explainers are registered")
     dev = resolve_device(device)
+    resolve_precision(precision, dev)  # refuse e.g. fp16 on a CPU before any work
     model, model_name = _load_model(model_spec, dev)
     part = Dataset.load(data_path).split(split)
     if len(part) < n:
@@ -182,6 +193,7 @@ def explain_check(
         "steps": steps,
         "baseline": baseline,
         "seed": seed,
+        "precision": precision,
         "device": str(dev),
         "machine": describe_machine(),
     }
@@ -203,7 +215,7 @@ def explain_check(
             t0 = time.perf_counter()
             fai = _faithfulness_sharing_random(
                 random_cache, model, name, images, steps=steps, baseline=baseline, seed=seed,
-                max_batch=max_batch,
+                max_batch=max_batch, precision=precision,
             )
             t_fai = time.perf_counter() - t0
             bar.update()

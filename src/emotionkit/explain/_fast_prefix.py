@@ -1,7 +1,8 @@
 """Make the layers in front of a target layer cheaper to run, without changing what they compute.
 
-Activation maximization runs the network only up to one layer, hundreds of times. Two rewrites of
-that prefix pay off on every device and are exact up to float rounding in eval mode:
+Activation maximization runs the network up to one layer hundreds of times, and the
+faithfulness curves run the whole network on thousands of masked images. Two rewrites of the
+layers that run pay off on every device and are exact up to float rounding in eval mode:
 
 * **Conv-BatchNorm folding.** An eval-mode ``BatchNorm2d`` that directly follows a convolution is
   an affine map per channel, so it can be folded into the convolution's weight and bias
@@ -89,7 +90,7 @@ def _candidate_pairs(trace: ForwardTrace, before: int) -> list[tuple[str, str]]:
 def speed_up_prefix(
     state: ModelState,
     trace: ForwardTrace,
-    layer: str,
+    layer: str | None,
     probe: torch.Tensor,
     run_to_layer: Callable[[torch.Tensor], torch.Tensor],
     *,
@@ -102,6 +103,7 @@ def speed_up_prefix(
         state: The open model state (eval mode); swaps end when it exits.
         trace: A forward trace of the model.
         layer: The target layer's name; it and everything after it stay as they are.
+            ``None``: the whole model (``run_to_layer`` then returns the model's output).
         probe: A small batch of inputs for the identity and numerical checks.
         run_to_layer: Runs the model on a batch and returns the target layer's output.
         fold_batchnorm: Fold eval-mode BatchNorm into the convolution in front of it.
@@ -113,9 +115,12 @@ def speed_up_prefix(
     plan = PrefixPlan()
     model = state.model
     names = [name for name, _ in trace.calls]
-    if layer not in names:
+    if layer is None:
+        before = len(names)
+    elif layer in names:
+        before = names.index(layer)
+    else:
         return plan
-    before = names.index(layer)
     with torch.no_grad():
         reference = run_to_layer(probe).float()
     replaced: dict[str, nn.Module] = {}

@@ -27,6 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, ExplainError
+from ..training.precision import resolve_precision
+from ._fast_prefix import speed_up_prefix
+from ._model_state import ModelState
 from ._similarity import (
     as_image_batch,
     eval_mode,
@@ -37,6 +40,7 @@ from ._similarity import (
     resolve_method,
     save_figure,
 )
+from .trace import trace_forward
 
 __all__ = ["FaithfulnessResult", "faithfulness", "faithfulness_markdown", "CURVES", "BASELINES"]
 
@@ -61,6 +65,9 @@ class FaithfulnessResult:
         options: The method options used.
         seconds: Wall time of ``"explain"`` (computing the maps) and ``"curves"``.
         n_forward: Number of images sent through the model for the curves.
+        precision: Precision of the curves' forward passes (``"fp32"``, ``"bf16"``, ``"fp16"``).
+        model_rewrites: Equivalent rewrites used for the curves' forward passes, e.g.
+            ``"fold features.conv1+features.bn1"``, ``"channels_last features.conv1"``.
     """
 
     method: str
@@ -74,6 +81,8 @@ class FaithfulnessResult:
     options: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     n_forward: int = 0
+    precision: str = "fp32"
+    model_rewrites: list[str] = field(default_factory=list)
 
     @property
     def n_images(self) -> int:
@@ -97,7 +106,6 @@ class FaithfulnessResult:
             ``insertion_gain = insertion - random_insertion`` (both > 0 is better than chance);
             ``None`` for curves that were not computed.
         """
-        out: dict[str, float] = {}
         out: dict[str, float | None] = {}
         for name in CURVES:
             have = name in self.aucs
@@ -126,6 +134,8 @@ class FaithfulnessResult:
             "options": jsonable(self.options),
             "seconds": dict(self.seconds),
             "n_forward": self.n_forward,
+            "precision": self.precision,
+            "model_rewrites": list(self.model_rewrites),
             "summary": self.summary(),
             "fractions": self.fractions.tolist(),
             "mean_curves": {k: v.mean(0).tolist() for k, v in self.curves.items()},
@@ -397,6 +407,8 @@ def faithfulness(
     maps: Any = None,
     curves: Sequence[str] = CURVES,
     progress: bool = False,
+    precision: str = "fp32",
+    rewrite_model: bool = True,
     **method_options: Any,
 ) -> FaithfulnessResult:
     """Deletion and insertion curves of an explainer's maps, against a random pixel order.
@@ -420,6 +432,13 @@ def faithfulness(
         maps: Precomputed raw maps (N, C, H', W') instead of calling ``method``.
         curves: Which of :data:`CURVES` to compute (default all four).
         progress: Show a progress bar on stderr.
+        precision: Precision of the curves' forward passes: ``"fp32"`` (default, the same
+            numbers on every machine), ``"auto"`` (bf16 autocast where the hardware runs it
+            natively, see :func:`emotionkit.training.precision.resolve_precision`), ``"bf16"``
+            or ``"fp16"`` (CUDA). The maps are always computed in full precision.
+        rewrite_model: For the curves' forward passes, fold eval-mode BatchNorm into the
+            convolution before it and give convolutions NHWC weights (exact up to rounding;
+            checked on two images before use). The model itself is never modified.
         **method_options: Passed to the explainer's ``explain``.
 
     Returns:
@@ -430,6 +449,7 @@ def faithfulness(
         ExplainError: The maps do not fit the images or are not finite.
     """
     device = model_device(model)
+    plan_precision = resolve_precision(str(precision), device)
     x = as_image_batch(images, device)
     n, _, h, w = x.shape
     p = h * w
@@ -475,19 +495,21 @@ def faithfulness(
         counts = torch.round(torch.arange(steps + 1, dtype=torch.float64) * p / steps).long()
         which = torch.tensor([c.startswith("random") for c in curves], device=device).long()
         insertion = torch.tensor([c.endswith("insertion") for c in curves], device=device)
-        with torch.inference_mode(), eval_mode(model):
-            probs = probability_curves(
-                model,
-                x,
-                torch.stack([rank_imp, rank_rand]),
-                which,
-                insertion,
-                base,
-                targets.to(device),
-                counts.to(device),
-                max_batch,
-                progress,
-            )
+        with ModelState(model) as state:
+            rewrites = _rewrite_for_inference(state, x, rewrite_model)
+            with torch.inference_mode(), plan_precision.autocast():
+                probs = probability_curves(
+                    model,
+                    x,
+                    torch.stack([rank_imp, rank_rand]),
+                    which,
+                    insertion,
+                    base,
+                    targets.to(device),
+                    counts.to(device),
+                    max_batch,
+                    progress,
+                )
         fractions = counts.double() / p
         aucs = torch.trapezoid(probs.double(), fractions, dim=-1)
         seconds["curves"] = time.perf_counter() - t0
@@ -504,7 +526,21 @@ def faithfulness(
         options=dict(method_options),
         seconds=seconds,
         n_forward=int(probs.numel()),
+        precision=plan_precision.name,
+        model_rewrites=rewrites,
     )
+
+
+def _rewrite_for_inference(state: ModelState, x: torch.Tensor, enabled: bool) -> list[str]:
+    """Swap equivalent, faster modules into the model for the curves (until ``state`` exits)."""
+    if not enabled or not any(isinstance(m, nn.Conv2d) for m in state.model.modules()):
+        return []
+    probe = x[:2].detach()
+    with torch.no_grad():
+        trace = trace_forward(state.model, probe)
+        plan = speed_up_prefix(state, trace, None, probe, state.model,
+                               fold_batchnorm=True, channels_last=True)
+    return [f"fold {p}" for p in plan.folded] + [f"channels_last {c}" for c in plan.channels_last]
 
 
 def default_max_batch(device: torch.device | str) -> int:
