@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--model", default="compact", help="zoo model name")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=1, help="best of R timings of each")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "auto", "bf16", "fp16"],
+                        help="precision of our curve forwards (the plain forwards stay fp32)")
     parser.add_argument("--quantus-n", type=int, default=None, help="images for Quantus (def. n)")
     parser.add_argument("--quantus-steps", type=int, default=48)
     parser.add_argument("--no-quantus", action="store_true")
@@ -155,6 +157,7 @@ def main() -> None:
     print(
         f"model={args.model} device={device} n={args.n} steps={args.steps} "
         f"max_batch={args.max_batch} method={getattr(method, 'name', method)} "
+        f"precision={args.precision} "
         f"forwards={total} ({math.ceil(total / args.max_batch)} batches)"
     )
     with torch.inference_mode():  # warm-up
@@ -167,7 +170,8 @@ def main() -> None:
             rewritten_forwards(model, images, total, args.max_batch, device))
         start = time.perf_counter()
         result = faithfulness(
-            model, method, images, steps=args.steps, max_batch=args.max_batch, seed=0
+            model, method, images, steps=args.steps, max_batch=args.max_batch, seed=0,
+            precision=args.precision,
         )
         sync(device)
         metric_times.append(time.perf_counter() - start)
@@ -215,6 +219,7 @@ def main() -> None:
         steps=q,
         curves=("deletion",),
         max_batch=args.max_batch,
+        precision=args.precision,
     )
     sync(device)
     t_ours = time.perf_counter() - start
