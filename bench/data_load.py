@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emotionkit._allocator import tune_cpu_allocator
 from emotionkit._runtime import describe_machine
 from emotionkit.data import Dataset
 
@@ -51,6 +52,7 @@ def best_of(n: int, fn) -> tuple[float, float, object]:
 
 def main(argv: list[str]) -> int:
     path = Path(argv[1]) if len(argv) > 1 else DEFAULT
+    tune_cpu_allocator()  # as the emotionkit command does (EMOTIONKIT_MALLOC=default: off)
     print(describe_machine())
     load = os.getloadavg()[0]
     print(f"load average {load:.1f} on {os.cpu_count()} cores"

@@ -26,6 +26,7 @@ import time
 import numpy as np
 import torch
 
+from emotionkit._allocator import tune_cpu_allocator
 from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import Dataset, synthetic
 from emotionkit.evaluation import Evaluator
@@ -80,6 +81,8 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     args = parser.parse_args()
+
+    tune_cpu_allocator()  # as the emotionkit command does (EMOTIONKIT_MALLOC=default: off)
 
     print(describe_machine())
     device = resolve_device(args.device)

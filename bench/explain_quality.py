@@ -30,6 +30,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from emotionkit._allocator import tune_cpu_allocator
 from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import synthetic
 from emotionkit.explain._fast_prefix import speed_up_prefix
@@ -141,6 +142,8 @@ def main() -> None:
         "defaults (4 curves, --steps) on the same images",
     )
     args = parser.parse_args()
+
+    tune_cpu_allocator()  # as the emotionkit command does (EMOTIONKIT_MALLOC=default: off)
 
     print(describe_machine())
     device = resolve_device(args.device)

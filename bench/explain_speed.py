@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emotionkit import explain
+from emotionkit._allocator import tune_cpu_allocator
 from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import synthetic
 from emotionkit.explain.trace import trace_forward
@@ -232,6 +233,8 @@ def main() -> None:
     _clock = CLOCK[args.clock]
     if args.threads:
         torch.set_num_threads(args.threads)
+
+    tune_cpu_allocator()  # as the emotionkit command does (EMOTIONKIT_MALLOC=default: off)
 
     print(describe_machine())
     print(f"clock={args.clock} load average={_loadavg()}")

@@ -34,6 +34,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from emotionkit._allocator import tune_cpu_allocator
 from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.models import ModelZoo
 from emotionkit.training import Callback, Trainer
@@ -161,6 +162,7 @@ def main() -> None:
     args = ap.parse_args()
     device = resolve_device(args.device)
     rounds = args.rounds or (20 if device.type == "cuda" else 10)
+    tune_cpu_allocator()  # as the emotionkit command does (EMOTIONKIT_MALLOC=default: off)
     print(describe_machine(), flush=True)
     variants = dict(VARIANTS)
     if device.type == "cuda":

@@ -41,6 +41,7 @@ _LAZY = {
     "Evaluator": "emotionkit.evaluation",
     "explain": "emotionkit.explain",
     "math": "emotionkit.math",
+    "tune_cpu_allocator": "emotionkit._allocator",
 }
 
 
@@ -70,6 +71,7 @@ __all__ = [
     "Evaluator",
     "explain",
     "math",
+    "tune_cpu_allocator",
     "EmotionKitError",
     "DataFormatError",
     "UnknownNameError",

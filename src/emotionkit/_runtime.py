@@ -83,9 +83,12 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def describe_machine() -> str:
-    """One line naming CPU model, SIMD capability, bf16 support, cores and torch version."""
+    """One line naming CPU model, SIMD capability, bf16 support, cores, torch and the allocator."""
+    from . import _allocator
+
     return (
         f"cpu={cpu_model()!r} capability={cpu_capability()} fast_bf16={cpu_has_fast_bf16()} "
-        f"cores={os.cpu_count()} torch_threads={torch.get_num_threads()} torch={torch.__version__}"
+        f"cores={os.cpu_count()} torch_threads={torch.get_num_threads()} torch={torch.__version__} "
+        f"malloc={'tuned' if _allocator.is_tuned() else 'default'}"
         + (f" cuda={torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "")
     )

@@ -43,8 +43,12 @@ def cli() -> None:
 
     Data arguments take a FER2013-style CSV (.csv/.csv.gz), a course-style CSV, an image folder,
     an emotionkit .npz, or the word ``synthetic`` (``synthetic:N`` for N faces per class).
-    Set EMOTIONKIT_DEBUG=1 for full tracebacks.
+    Set EMOTIONKIT_DEBUG=1 for full tracebacks. Freed CPU memory is kept for reuse (faster
+    large-tensor work); EMOTIONKIT_MALLOC=default keeps the C library's defaults.
     """
+    from .._allocator import tune_cpu_allocator
+
+    tune_cpu_allocator()
 
 
 def _register_commands() -> None:
