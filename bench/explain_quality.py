@@ -33,10 +33,12 @@ import torch
 from emotionkit._allocator import tune_cpu_allocator
 from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import synthetic
-from emotionkit.explain._fast_prefix import speed_up_prefix
 from emotionkit.explain._model_state import ModelState
-from emotionkit.explain.faithfulness import default_max_batch, faithfulness
-from emotionkit.explain.trace import trace_forward
+from emotionkit.explain.faithfulness import (
+    _rewrite_for_inference,
+    default_max_batch,
+    faithfulness,
+)
 
 
 class LocalSaliency:
@@ -69,10 +71,7 @@ def sync(device: torch.device) -> None:
 def rewritten_forwards(model, images, total, max_batch, device) -> float:
     """:func:`plain_forwards` on the BN-folded, NHWC model that the metric itself runs."""
     with ModelState(model) as state:
-        probe = images[:2]
-        with torch.no_grad():
-            speed_up_prefix(state, trace_forward(model, probe), None, probe, model,
-                            channels_last=True)
+        _rewrite_for_inference(state, images, True)
         return plain_forwards(model, images, total, max_batch, device)
 
 

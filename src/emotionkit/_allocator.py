@@ -5,8 +5,8 @@ more than 128 KiB is mapped fresh from the kernel (and freed memory at the top o
 returned to it), so each new multi-megabyte activation or gradient touches new pages and pays
 one page fault per 4 KiB. Work that allocates and frees the same large tensors at every step
 (activation maximization, deletion/insertion curves, CPU training) then spends much of its time
-in the kernel: 64-channel activation maximization on a compact net took 1.8 million page faults
-and ran about 1.8x slower in fp32 than with the settings below.
+in the kernel: eight 64-channel activation-maximization runs on a compact net caused 1.8 million
+page faults (82 thousand with the settings below), and in fp32 each run took about 1.8x as long.
 
 :func:`tune_cpu_allocator` raises glibc's mmap threshold to its maximum (32 MiB) and its trim
 threshold to 1 GiB, so freed blocks are reused instead of being handed back. The PyTorch

@@ -7,6 +7,7 @@ import platform
 
 import torch
 
+from . import _allocator
 from .errors import ConfigError
 
 
@@ -84,8 +85,6 @@ def cpu_has_fast_bf16() -> bool:
 
 def describe_machine() -> str:
     """One line naming CPU model, SIMD capability, bf16 support, cores, torch and the allocator."""
-    from . import _allocator
-
     return (
         f"cpu={cpu_model()!r} capability={cpu_capability()} fast_bf16={cpu_has_fast_bf16()} "
         f"cores={os.cpu_count()} torch_threads={torch.get_num_threads()} torch={torch.__version__} "

@@ -135,3 +135,21 @@ def test_caller_tensor_untouched_and_maps_not_aliased():
     leaf = images().requires_grad_(True)
     explain.run("guided-backprop", TinyCNN(), leaf)
     assert leaf.grad is None
+
+
+def test_swapped_is_undone_at_block_end_and_on_error():
+    model = awkward_model()
+    original = model.act
+    with ModelState(model) as state:
+        assert state.owner("act") == (model, "act")
+        with state.swapped({"act": nn.Identity()}):
+            assert isinstance(model.act, nn.Identity)
+        assert model.act is original
+        with pytest.raises(KeyError), state.swapped({"act": nn.Identity()}):
+            raise KeyError("boom")
+        assert model.act is original
+        with pytest.raises(AttributeError):  # an unknown name swaps nothing
+            with state.swapped({"act": nn.Identity(), "nope.x": nn.Identity()}):
+                pass
+        assert model.act is original
+    assert model.act is original

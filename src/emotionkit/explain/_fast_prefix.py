@@ -49,12 +49,7 @@ class PrefixPlan:
     skipped: list[str] = field(default_factory=list)
 
 
-def _owner(model: nn.Module, name: str) -> tuple[nn.Module, str]:
-    parent_name, _, child = name.rpartition(".")
-    return model.get_submodule(parent_name) if parent_name else model, child
-
-
-def _bn_follows_conv(model: nn.Module, conv: nn.Module, bn: nn.Module, probe: torch.Tensor,
+def _bn_follows_conv(state: ModelState, conv: nn.Module, bn: nn.Module, probe: torch.Tensor,
                      stop: Callable[[torch.Tensor], torch.Tensor]) -> bool:
     """Whether ``bn`` receives exactly the tensor that ``conv`` returned (object identity)."""
     seen: dict[str, torch.Tensor | bool] = {}
@@ -65,13 +60,10 @@ def _bn_follows_conv(model: nn.Module, conv: nn.Module, bn: nn.Module, probe: to
     def before_bn(mod, args):
         seen["ok"] = bool(args) and args[0] is seen.get("conv")
 
-    handles = [conv.register_forward_hook(after_conv), bn.register_forward_pre_hook(before_bn)]
-    try:
-        with torch.no_grad():
-            stop(probe)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with state.hooks() as hooks, torch.no_grad():
+        hooks.forward(conv, after_conv)
+        hooks.forward_pre(bn, before_bn)
+        stop(probe)
     return seen.get("ok") is True
 
 
@@ -127,7 +119,7 @@ def speed_up_prefix(
     if fold_batchnorm:
         for conv_name, bn_name in _candidate_pairs(trace, before):
             conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
-            if not _bn_follows_conv(model, conv, bn, probe, run_to_layer):
+            if not _bn_follows_conv(state, conv, bn, probe, run_to_layer):
                 plan.skipped.append(f"{bn_name} does not take {conv_name}'s output directly")
                 continue
             fused = fuse_conv_bn_eval(copy.deepcopy(conv), copy.deepcopy(bn))
@@ -149,22 +141,14 @@ def speed_up_prefix(
                 plan.channels_last.append(name)
     if not replaced:
         return plan
-    originals = {name: _owner(model, name) for name in replaced}
-    saved = {name: parent._modules[child] for name, (parent, child) in originals.items()}
-    try:  # try the rewrites first; keep them only if the layer's output is unchanged
-        for name, (parent, child) in originals.items():
-            parent._modules[child] = replaced[name]
-        with torch.no_grad():
-            rewritten = run_to_layer(probe).float()
-    finally:
-        for name, (parent, child) in originals.items():
-            parent._modules[child] = saved[name]
+    with state.swapped(replaced), torch.no_grad():  # keep the rewrites only if they pass
+        rewritten = run_to_layer(probe).float()
     scale = reference.abs().max().clamp_min(1e-12)
     if not torch.allclose(rewritten, reference, rtol=1e-3, atol=1e-4 * float(scale)):
         plan.skipped.append("the rewritten prefix changed the layer's output; ran it unchanged")
         plan.folded.clear()
         plan.channels_last.clear()
         return plan
-    for name, (parent, child) in originals.items():
-        state.swap(parent, child, replaced[name])
+    for name, module in replaced.items():
+        state.swap(*state.owner(name), module)
     return plan

@@ -11,7 +11,7 @@ input does; parameter ``.grad`` is never touched because gradients are taken wit
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -109,6 +109,41 @@ class ModelState:
         original = parent._modules[child_name]
         self._swaps.append((parent, child_name, original))
         parent._modules[child_name] = replacement
+
+    def owner(self, name: str) -> tuple[nn.Module, str]:
+        """The parent module and attribute name of the submodule called ``name``.
+
+        Args:
+            name: A dotted module name, as in ``model.named_modules()``.
+
+        Returns:
+            ``(parent, child_name)``, ready for :meth:`swap`.
+        """
+        parent_name, _, child = name.rpartition(".")
+        return (self.model.get_submodule(parent_name) if parent_name else self.model), child
+
+    @contextlib.contextmanager
+    def swapped(self, replacements: Mapping[str, nn.Module]) -> Iterator[None]:
+        """Replace named submodules for the ``with`` block only (e.g. to try a rewrite out).
+
+        The originals are back when the block exits, also when it raises.
+
+        Args:
+            replacements: Dotted module name -> the module to put in its place.
+
+        Yields:
+            Nothing; the replacements are in place inside the block.
+        """
+        done: list[tuple[nn.Module, str, nn.Module]] = []
+        try:
+            for name, module in replacements.items():
+                parent, child = self.owner(name)
+                done.append((parent, child, parent._modules[child]))
+                parent._modules[child] = module
+            yield
+        finally:
+            for parent, child, original in reversed(done):
+                parent._modules[child] = original
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute a value once per state (e.g. a forward trace shared by several steps).

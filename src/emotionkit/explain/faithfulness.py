@@ -40,7 +40,7 @@ from ._similarity import (
     resolve_method,
     save_figure,
 )
-from .trace import trace_forward
+from .methods._common import model_trace
 
 __all__ = ["FaithfulnessResult", "faithfulness", "faithfulness_markdown", "CURVES", "BASELINES"]
 
@@ -537,8 +537,7 @@ def _rewrite_for_inference(state: ModelState, x: torch.Tensor, enabled: bool) ->
         return []
     probe = x[:2].detach()
     with torch.no_grad():
-        trace = trace_forward(state.model, probe)
-        plan = speed_up_prefix(state, trace, None, probe, state.model,
+        plan = speed_up_prefix(state, model_trace(state, probe), None, probe, state.model,
                                fold_batchnorm=True, channels_last=True)
     return [f"fold {p}" for p in plan.folded] + [f"channels_last {c}" for c in plan.channels_last]
 

@@ -381,8 +381,10 @@ class ActivationMax(Explainer):
 
         def sliced_hook(mod, args):
             (inp,) = args
-            if not adjoint:
-                g = mean_adjoint(mod, tuple(inp.shape[1:]))[chans]
+            if not adjoint:  # G of every channel, once per call (shared by all batches)
+                in_shape = tuple(inp.shape[1:])
+                g = state.cached(f"mean_adjoint{in_shape}",
+                                 lambda: mean_adjoint(mod, in_shape))[chans]
                 adjoint.append(g.contiguous(memory_format=torch.channels_last)
                                if inp.is_contiguous(memory_format=torch.channels_last) else g)
             value = (inp * adjoint[0]).flatten(1).sum(1)
