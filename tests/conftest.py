@@ -35,3 +35,16 @@ def synthetic_small():
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep the data cache of each test session out of the user's cache dir."""
     monkeypatch.setenv("EMOTIONKIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def fake_weights(tmp_path_factory):
+    """Tiny stand-in shipped weights for ``compact`` (made-up accuracies), undone afterwards.
+
+    Tests of predict / the default model use it so they do not depend on the real shipped file.
+    """
+    from emotionkit.testing.weights import install_fake_weights, restore_weights
+
+    path = install_fake_weights(tmp_path_factory.mktemp("weights"))
+    yield path
+    restore_weights()

@@ -40,6 +40,8 @@ _LAZY = {
     "save": "emotionkit.training",
     "Evaluator": "emotionkit.evaluation",
     "explain": "emotionkit.explain",
+    "predict": "emotionkit.inference",
+    "Predictor": "emotionkit.inference",
     "math": "emotionkit.math",
     "tune_cpu_allocator": "emotionkit._allocator",
 }
@@ -70,6 +72,8 @@ __all__ = [
     "save",
     "Evaluator",
     "explain",
+    "predict",
+    "Predictor",
     "math",
     "tune_cpu_allocator",
     "EmotionKitError",

@@ -10,60 +10,19 @@ from typing import Any
 
 import click
 
+from .options import device_option, load_model_arg, model_option
+
 #: Splits ``--split auto`` looks for, in this order (else the whole dataset).
 AUTO_SPLITS = ("PublicTest", "PrivateTest", "Test", "Validation")
 FIGURES = ("confusion_matrix.png", "per_class.png", "mistakes.png", "contact_sheet.png")
 
 
-def _checkpoint_path(path: str) -> Path:
-    p = Path(path)
-    if p.is_dir() and (p / "model.safetensors").is_file():
-        return p / "model.safetensors"
-    return p
-
-
-def load_checked(path: str | Path, device: str = "cpu") -> Any:
-    """Load a checkpoint and make sure it is a 7-class FER2013 model.
-
-    Args:
-        path: A checkpoint, or a run directory holding ``model.safetensors``.
-        device: Where to put the model.
-
-    Returns:
-        The model in eval mode.
-
-    Raises:
-        CheckpointError: Missing, not a checkpoint, or incompatible (other classes, other
-            output shape).
-    """
-    import torch
-
-    from .._runtime import resolve_device
-    from ..data.classes import CLASS_NAMES, NUM_CLASSES
-    from ..errors import CheckpointError
-    from ..training import load
-
-    p = _checkpoint_path(str(path))
-    model = load(p, device=device)
-    names = (getattr(model, "emotionkit_meta", None) or {}).get("class_names")
-    if names is not None and list(names) != list(CLASS_NAMES):
-        what = (f"{len(names)} classes" if len(names) != NUM_CLASSES
-                else "the classes in another order")
-        raise CheckpointError(f"{p}: incompatible checkpoint: the model has {what} "
-                              f"({', '.join(map(str, names))}); emotionkit evaluates the "
-                              f"{NUM_CLASSES} FER2013 classes ({', '.join(CLASS_NAMES)})")
-    probe = torch.zeros(2, 1, 48, 48, device=resolve_device(device))
-    try:
-        with torch.inference_mode():
-            out = model(probe)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{p}: incompatible checkpoint: the model fails on 48x48 "
-                              f"grayscale input ({str(exc).splitlines()[0]})") from None
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, NUM_CLASSES):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise CheckpointError(f"{p}: incompatible checkpoint: the model returns {got} for 2 "
-                              f"images, expected (2, {NUM_CLASSES}) logits")
-    return model
+def _checkpoint_label(spec: str | None, label: str) -> str:
+    """The checkpoint file for a path (run directories name their model.safetensors)."""
+    if spec is None:
+        return label
+    p = Path(spec)
+    return str(p / "model.safetensors") if p.is_dir() else str(spec)
 
 
 def _pick_split(ds: Any, split: str) -> str | None:
@@ -78,9 +37,7 @@ def _pick_split(ds: Any, split: str) -> str | None:
 
 
 @click.command()
-@click.option("--model", "model_path", required=True, metavar="CKPT",
-              help="Checkpoint (model.safetensors, an ensemble, last.safetensors) or a run "
-              "directory.")
+@model_option()
 @click.option("--data", "data_path", required=True, metavar="PATH",
               help="Dataset: a FER2013 CSV, course CSV, image folder, .npz or synthetic[:N].")
 @click.option("--split", default="auto", show_default=True,
@@ -97,7 +54,7 @@ def _pick_split(ds: Any, split: str) -> str | None:
               "mistakes.png, contact_sheet.png) here.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True,
               help="Model inputs per forward pass.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option()
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
               show_default=True, help="Numeric precision (bf16/fp16 autocast: faster, "
               "probabilities differ slightly; fp16 on CUDA only).")
@@ -105,10 +62,12 @@ def _pick_split(ds: Any, split: str) -> str | None:
               help="Force progress bars on/off [on when stderr is a terminal].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the metrics as JSON (without per-image data) instead of a summary.")
-def evaluate(model_path: str, data_path: str, split: str, tta: str, train_path: str | None,
+def evaluate(model_spec: str | None, data_path: str, split: str, tta: str, train_path: str | None,
              out_dir: str | None, batch_size: int, device: str, precision: str,
              progress: bool | None, as_json: bool) -> None:
-    """Evaluate a checkpoint: accuracy, top-2, log loss, per-class report, confusion matrix.
+    """Evaluate a model: accuracy, top-2, log loss, per-class report, confusion matrix.
+
+    Without --model, the best model shipped with emotionkit is evaluated.
 
     Prints a summary (or JSON with --json); with --out DIR also writes metrics.json (every
     metric and the per-image predictions, readable with EvaluationResult.from_json) and the
@@ -122,7 +81,7 @@ def evaluate(model_path: str, data_path: str, split: str, tta: str, train_path: 
     from ..evaluation import Evaluator, figures
 
     dev = resolve_device(device)
-    model = load_checked(model_path, device=str(dev))
+    model, model_label = load_model_arg(model_spec, dev, untrained_ok=False)
     ds = Dataset.load(data_path, progress=bool(progress))
     chosen = _pick_split(ds, split)
     if split.lower() == "auto" and not as_json:
@@ -149,7 +108,7 @@ def evaluate(model_path: str, data_path: str, split: str, tta: str, train_path: 
         written.append(str(out / "contact_sheet.png"))
     if as_json:
         click.echo(json.dumps({**result.to_dict(samples=False), "checkpoint":
-                               str(_checkpoint_path(model_path)), "files": written}, indent=2))
+                               _checkpoint_label(model_spec, model_label), "files": written}, indent=2))
         return
     click.echo(result.summary())
     if written:

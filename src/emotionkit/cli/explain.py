@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+from .options import detector_option, device_option, load_model_arg, model_option
 
 
 def _parse_options(settings: tuple[str, ...]) -> dict[str, Any]:
@@ -25,41 +25,45 @@ def _parse_options(settings: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-def _read_image(path: Path):
-    """Read an image file as a uint8 48x48 gray face."""
-    import numpy as np
-    from skimage import io, transform, util
+def load_inputs(inputs: tuple[str, ...], n: int, split: str | None, detector: str = "mtcnn",
+                device: Any = "cpu"):
+    """Turn IMAGE_OR_DATASET arguments into one uint8 batch (M, 48, 48), labels and placements.
 
-    from ..errors import DataFormatError
-
-    try:
-        img = io.imread(path)
-    except Exception as exc:
-        raise DataFormatError(f"{path}: cannot read the image ({exc})") from None
-    img = util.img_as_float(img)
-    if img.ndim == 3:
-        if img.shape[2] == 4:
-            img = img[..., :3]
-        img = img.mean(axis=2) if img.shape[2] != 3 else img @ np.array([0.2125, 0.7154, 0.0721])
-    if img.ndim != 2:
-        raise DataFormatError(f"{path}: expected a gray or colour image, got shape {img.shape}")
-    if img.shape != (48, 48):
-        img = transform.resize(img, (48, 48), anti_aliasing=True)
-    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-def load_inputs(inputs: tuple[str, ...], n: int, split: str | None):
-    """Turn IMAGE_OR_DATASET arguments into one uint8 batch (M, 48, 48) and source labels."""
+    An image file of 48x48 is one face; a larger photo goes through face detection and each
+    face is cut out with FER2013's framing (a photo without a detected face is used whole, with
+    a warning). ``placements[i] = (photo_rgb, transform)`` for images cut out of photos, so the
+    map can be drawn back over the photo.
+    """
     import numpy as np
 
     from ..data import Dataset
+    from ..data.folder_reader import to_gray48
+    from ..faces import align_face, face_transform, get_detector
+    from ..inference.images import IMAGE_SUFFIXES, InputError, read_photo
 
-    images, sources = [], []
+    images, sources, placements = [], [], {}
     for spec in inputs:
         path = Path(spec)
         if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-            images.append(_read_image(path)[None])
-            sources.append(str(path))
+            try:
+                photo = read_photo(path)
+            except InputError as exc:
+                from ..errors import DataFormatError
+
+                raise DataFormatError(str(exc)) from None
+            h, w = photo.rgb.shape[:2]
+            faces = [] if (w, h) == (48, 48) else get_detector(detector, device).detect(photo.rgb)
+            if not faces:
+                if (w, h) != (48, 48):
+                    click.echo(f"Warning: {path}: no face found; using the whole image", err=True)
+                images.append(to_gray48(photo.rgb)[0][None])
+                sources.append(str(path))
+                continue
+            for k, face in enumerate(sorted(faces, key=lambda d: -d.box[2] * d.box[3])):
+                placements[len(sources)] = (photo.rgb, face_transform(face.box, face.landmarks,
+                                                                      detector))
+                images.append(align_face(photo.rgb, face.box, face.landmarks, detector)[None])
+                sources.append(f"{path}#face{k + 1}" if len(faces) > 1 else str(path))
             continue
         data = Dataset.load(spec)
         if split:
@@ -67,37 +71,25 @@ def load_inputs(inputs: tuple[str, ...], n: int, split: str | None):
         part = data[:n]
         images.append(part.images)
         sources += [f"{spec}[{int(i)}]" for i in part.ids]
-    return np.concatenate(images), sources
+    return np.concatenate(images), sources, placements
 
 
-def load_model(spec: str, device: str):
-    """A checkpoint path (``emotionkit.training.load``) or a zoo name (untrained, warned)."""
-    from .._runtime import resolve_device
+def _photo_overlays(result: Any, placements: dict, out_dir: str, normalize: str,
+                    per: str) -> list[Path]:
+    """Write ``{i:03d}-photo.png``: the map drawn over the face in the original photo."""
+    from ..explain import display
+    from ..inference.annotate import overlay_on_photo, save_png
 
-    dev = resolve_device(device)
-    path = Path(spec)
-    if path.exists():
-        from ..training import load
-
-        return load(path, device=dev)
-    import torch
-
-    from .._names import unknown_name_message
-    from ..models import ModelZoo
-
-    names = ModelZoo.list()
-    if spec not in names:
-        raise click.BadParameter(
-            f"{unknown_name_message('model', spec, names)} (and no checkpoint file {spec!r})",
-            param_hint="--model",
-        )
-    click.echo(
-        f"Warning: {spec!r} is an untrained zoo model (random weights, seed 0); the maps show "
-        "nothing learned. Pass a checkpoint for real explanations.",
-        err=True,
-    )
-    torch.manual_seed(0)
-    return ModelZoo.create(spec).to(dev).eval()
+    if not placements or result.kind not in ("attribution",):
+        return []
+    signed = result.is_signed()
+    maps = display.to_image_size(result.maps.float(), tuple(result.images.shape[-2:]))
+    norm = display.normalize_maps(maps.sum(dim=1, keepdim=True), normalize, per, signed=signed)
+    written = []
+    for i, (rgb, tform) in placements.items():
+        path = Path(out_dir) / f"{i:03d}-photo.png"
+        written.append(save_png(path, overlay_on_photo(rgb, norm[i, 0].numpy(), tform, signed)))
+    return written
 
 
 @click.command("explain")
@@ -105,9 +97,7 @@ def load_model(spec: str, device: str):
 @click.option("--method", "-m", required=True,
               help="Explainer name (see 'emotionkit plugins --all'), e.g. saliency, "
               "guided-backprop, grad-cam, activation-max.")
-@click.option("--model", "model_spec", required=True, metavar="CKPT",
-              help="A checkpoint written by 'emotionkit train', or a zoo model name for a "
-              "quick (untrained) demo.")
+@model_option(" A zoo name without weights gives an untrained model (demos only).")
 @click.option("--target", default="predicted", show_default=True,
               help="Class to explain: 'predicted', a class name (happy) or an index (3).")
 @click.option("--layer", default=None,
@@ -128,18 +118,25 @@ def load_model(spec: str, device: str):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="explanations",
               show_default=True, help="Folder for the PNGs, maps.npz and explanation.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@detector_option()
+@device_option()
 def explain(
-    inputs: tuple[str, ...], method: str, model_spec: str, target: str, layer: str | None,
-    channels: str | None, n_images: int, split: str | None, settings: tuple[str, ...],
-    top_k: float, normalize: str, per: str, out_dir: str, as_json: bool, device: str,
+    inputs: tuple[str, ...], method: str, model_spec: str | None, target: str,
+    layer: str | None, channels: str | None, n_images: int, split: str | None,
+    settings: tuple[str, ...], top_k: float, normalize: str, per: str, out_dir: str,
+    as_json: bool, detector: str, device: str,
 ) -> None:
     """Explain a model's predictions for IMAGE_OR_DATASET... with one method.
 
-    Arguments are image files (png/jpg, converted to 48x48 gray) or datasets (a FER2013 CSV,
-    an .npz, an image folder, or 'synthetic'). Writes, per image, original, heatmap, overlay
-    and masked PNGs to --out (activation-max: one image per channel; layer-outputs: a channel
-    grid per layer), plus maps.npz (raw maps) and explanation.json.
+    Arguments are image files or datasets (a FER2013 CSV, an .npz, an image folder, or
+    'synthetic'). A 48x48 image is taken as a face; in a larger photo the faces are detected
+    and cut out with FER2013's framing, and each map is also drawn over the face in the photo
+    ({i}-photo.png). With no argument, scikit-image's bundled astronaut photo is used. Without
+    --model, the best model shipped with emotionkit is explained. Writes, per image, original,
+    heatmap, overlay and masked PNGs to --out (activation-max: one image per channel;
+    layer-outputs: a channel grid per layer), plus maps.npz (raw maps) and explanation.json.
+
+    Example: emotionkit explain --method guided-backprop
     """
     from ..errors import UnknownExplainerError, UnknownLayerError
     from ..explain import get
@@ -160,10 +157,13 @@ def explain(
     if synthesizes and inputs:
         raise click.UsageError(f"{method} synthesizes its images; it takes no IMAGE_OR_DATASET")
     if not synthesizes and not inputs:
-        raise click.UsageError("give at least one IMAGE_OR_DATASET")
+        from skimage import data_dir
 
-    model = load_model(model_spec, device)
-    images, sources = (None, []) if synthesizes else load_inputs(inputs, n_images, split)
+        inputs = (str(Path(data_dir) / "astronaut.png"),)
+
+    model, model_label = load_model_arg(model_spec, device)
+    images, sources, placements = ((None, [], {}) if synthesizes else
+                                   load_inputs(inputs, n_images, split, detector, device))
     call_target = None if synthesizes else target
     try:
         result = explainer.explain(model, images, call_target, **options)
@@ -172,9 +172,10 @@ def explain(
             raise
         raise click.BadParameter(str(exc), param_hint="--layer") from None
     files = result.save(out_dir, top_k=top_k, normalize=normalize, per=per)
+    files += _photo_overlays(result, placements, out_dir, normalize, per)
 
     if as_json:
-        out = {"model": model_spec, "inputs": sources, "out": str(out_dir),
+        out = {"model": model_label, "inputs": sources, "out": str(out_dir),
                "files": [str(f) for f in files], **result.to_dict()}
         click.echo(json.dumps(out, indent=2))
         return
@@ -195,4 +196,6 @@ def explain(
         error = result.extras.get("completeness_error")
         if error is not None:
             click.echo(f"completeness error (max over images): {float(error.max()):.3g}")
+    if not as_json and model_spec is None:
+        click.echo(f"model: {model_label}", err=True)
     click.echo(f"Wrote {len(files)} files to {out_dir}")

@@ -11,30 +11,12 @@ from typing import Any
 
 import click
 
+from .options import load_model_arg, model_option
+
 # Kept here (not imported) so `emotionkit --help` does not load the explain package;
 # a test checks they equal emotionkit.explain.sanity.MODES / faithfulness.BASELINES.
 MODES = ("cascading", "independent")
 BASELINES = ("zeros", "mean", "blur")
-
-
-def _load_model(spec: str, device: Any) -> tuple[Any, str]:
-    """Load a checkpoint (file or run directory); accept a zoo model name for demos."""
-    path = Path(spec)
-    if path.is_dir() and (path / "model.safetensors").exists():
-        path = path / "model.safetensors"
-    if not path.exists():
-        from ..models import ModelZoo
-
-        if spec in ModelZoo.list():
-            click.echo(
-                f"Warning: {spec!r} is not a file; using an UNTRAINED zoo model {spec!r} "
-                "(for demos only: its explanations mean nothing).",
-                err=True,
-            )
-            return ModelZoo.create(spec).to(device).eval(), f"zoo:{spec} (untrained)"
-    from ..training import load
-
-    return load(path, device=device), str(path)
 
 
 def _parse_methods(value: str | None) -> list[str]:
@@ -100,13 +82,7 @@ def summary_markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str
 
 
 @click.command("explain-check")
-@click.option(
-    "--model",
-    "model_spec",
-    required=True,
-    help="Checkpoint (model.safetensors or a `train --out` directory); a zoo model name "
-    "gives an untrained model, for demos only.",
-)
+@model_option(" A zoo name without weights gives an untrained model (demos only).")
 @click.option("--data", "data_path", required=True, help="Dataset file, folder or synthetic[:N].")
 @click.option("--split", default="PublicTest", show_default=True, help="Split to take images from.")
 @click.option(
@@ -135,7 +111,7 @@ def summary_markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def explain_check(
-    model_spec: str,
+    model_spec: str | None,
     data_path: str,
     split: str,
     methods: str | None,
@@ -176,7 +152,7 @@ def explain_check(
         raise click.UsageError("no attribution explainers are registered")
     dev = resolve_device(device)
     resolve_precision(precision, dev)  # refuse e.g. fp16 on a CPU before any work
-    model, model_name = _load_model(model_spec, dev)
+    model, model_name = load_model_arg(model_spec, dev)
     part = Dataset.load(data_path).split(split)
     if len(part) < n:
         click.echo(f"Warning: split {split!r} has only {len(part)} images; using all.", err=True)

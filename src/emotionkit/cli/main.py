@@ -70,6 +70,7 @@ _OPTIONAL_COMMANDS: list[tuple[str, list[str]]] = [
     ("explain", ["explain"]),
     ("plugins", ["plugins"]),
     ("evaluate", ["evaluate", "compare"]),
+    ("predict", ["predict"]),
 ]
 
 _register_commands()

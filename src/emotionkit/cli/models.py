@@ -31,36 +31,51 @@ def models() -> None:
 @click.option("--pattern", default=None, help="Shell-style name filter, e.g. 'hw1*' or '*-cnn'.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_models(pattern: str | None, as_json: bool) -> None:
-    """List the registered models with their parameter counts (Keras counting)."""
+    """List the registered models with their parameter counts (Keras counting).
+
+    WEIGHTS says which models ship FER2013 weights (``ModelZoo.create(name, pretrained=True)``)
+    and their PublicTest accuracy with ten-crop TTA.
+    """
     from ..models import ModelZoo
+    from ..models import pretrained as shipped
 
     rows = []
     for name in ModelZoo.list(pattern):
         info = ModelZoo.info(name)
-        rows.append({k: info[k] for k in ("name", "params", "trainable_params", "family",
-                                          "origin", "description")})
+        row = {k: info[k] for k in ("name", "params", "trainable_params", "family",
+                                    "origin", "description", "pretrained")}
+        if row["pretrained"]:
+            row["publictest_tencrop"] = shipped.metadata(name)["accuracy"]["publictest_tencrop"]
+        rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         click.echo(f"No model matches {pattern!r}.")
         return
-    table = [("NAME", "PARAMS", "ORIGIN", "DESCRIPTION")] + [
-        (r["name"], f"{r['params']:,}", r["origin"], r["description"]) for r in rows
+    table = [("NAME", "PARAMS", "WEIGHTS", "ORIGIN", "DESCRIPTION")] + [
+        (r["name"], f"{r['params']:,}",
+         f"yes ({r['publictest_tencrop']:.3f})" if r["pretrained"] else "-", r["origin"],
+         r["description"]) for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
-        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  "
+                   f"{row[3]:<{widths[3]}}  {row[4]}")
 
 
 @models.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info(name: str, as_json: bool) -> None:
-    """Describe model NAME: origin, parameters, options and default training recipe."""
+    """Describe model NAME: origin, parameters, options, default training recipe and, for a
+    model with shipped weights, how they were trained and how accurate they are."""
     from ..models import ModelZoo
+    from ..models import pretrained as shipped
 
     data = ModelZoo.info(name)
+    if data["pretrained"]:
+        data["weights"] = shipped.metadata(name)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -79,6 +94,23 @@ def info(name: str, as_json: bool) -> None:
     options = ", ".join(f"{k}={json.dumps(v)}" for k, v in data["config"].items())
     click.echo(f"  options:     {options}")
     click.echo("  recipe:      " + ", ".join(f"{k}={v}" for k, v in data["recipe"].items()))
+    weights = data.get("weights")
+    if not weights:
+        click.echo("  weights:     none shipped (train with 'emotionkit train')")
+        return
+    acc, tr = weights["accuracy"], weights["training"]
+    click.echo(f"  weights:     {weights['file']} ({weights['file_bytes']:,} bytes, "
+               f"{weights['dtype']}, sha256 {weights['sha256'][:16]}...)")
+    click.echo(f"  PublicTest:  {acc['publictest']:.4f} (no TTA), {acc['publictest_flip']:.4f} "
+               f"(flip), {acc['publictest_tencrop']:.4f} (ten-crop)")
+    click.echo(f"  classes:     {', '.join(weights['class_names'])}")
+    click.echo(f"  trained:     {tr['command']}")
+    click.echo(f"               seed {tr['seed']}, {tr['epochs_run']} epochs (best {tr['best_epoch']}),"
+               f" {tr['wall_seconds'] / 60:.1f} min; emotionkit {weights['emotionkit']}")
+    click.echo(f"  hardware:    {tr['hardware']}")
+    click.echo(f"  data:        FER2013 {weights['dataset']['train_split']} "
+               f"({weights['dataset']['n_train']} images); selected and reported on "
+               f"{weights['dataset']['selected_on']}")
 
 
 @models.command()

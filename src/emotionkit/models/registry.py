@@ -201,13 +201,17 @@ class ModelZoo:
         return _json_ready(resolved, f"config of model {name!r}")
 
     @classmethod
-    def create(cls, name: str, *, seed: int | None = None, **config: Any) -> nn.Module:
+    def create(cls, name: str, *, seed: int | None = None, pretrained: bool = False,
+               **config: Any) -> nn.Module:
         """Build a model by name.
 
         Args:
             name: A registered model name (see :meth:`list`).
             seed: If given, the weights are initialised from this seed without touching the
                 global random state.
+            pretrained: Load the FER2013 weights shipped with emotionkit (verified by sha256,
+                never downloaded); the model comes back in eval mode. ``emotionkit models list``
+                marks the models that have them.
             **config: The builder's options; ``None`` values are dropped so an unset CLI option
                 never overrides a default.
 
@@ -216,9 +220,17 @@ class ModelZoo:
             ``ModelZoo.create(model.emotionkit_name, **model.emotionkit_config)`` rebuilds it.
 
         Raises:
-            UnknownModelError: If ``name`` is not registered.
+            UnknownModelError: If ``name`` is not registered, or has no shipped weights when
+                ``pretrained=True`` (the message lists the models that have them).
             ConfigError: If an option is unknown or has an invalid value.
         """
+        if pretrained:
+            from . import pretrained as shipped
+
+            if seed is not None:
+                raise ConfigError("seed= has no effect with pretrained=True (the weights are "
+                                  "the shipped ones); leave it out")
+            return shipped.load(name, **config)
         resolved = cls.resolve_config(name, **config)
         entry = _REGISTRY[name]
         if seed is None:
@@ -273,9 +285,12 @@ class ModelZoo:
                 model = entry.builder(**entry.defaults)
             _COUNT_CACHE[name] = count_params(model)
         counts = _COUNT_CACHE[name]
+        from . import pretrained as shipped
+
         return {
             "name": name,
             **entry.info.to_dict(),
+            "pretrained": name in shipped.available(),
             "config": _json_ready(entry.defaults, name),
             "params": counts["total"],
             "trainable_params": counts["trainable"],
