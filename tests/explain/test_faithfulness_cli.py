@@ -92,7 +92,7 @@ def test_zoo_name_is_accepted_with_a_warning(registry, tmp_path):
          "--mode", "independent", "--out", str(tmp_path), "--methods", "stub-grad"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "UNTRAINED zoo model 'dnn'" in result.output
+    assert "'dnn' is an untrained zoo model" in result.output
 
 
 def test_errors(registry, tmp_path):
