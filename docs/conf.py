@@ -44,6 +44,40 @@ def _escape_globs(app, ctx, lines):
             lines[i] = line.replace("*", r"\*")
 
 
+def _shipped_models_table(app):
+    """Write _generated/pretrained_models.rst from the shipped weights' own metadata."""
+    from pathlib import Path
+
+    from emotionkit.models import pretrained
+
+    lines = []
+    for name in pretrained.available():
+        meta = pretrained.metadata(name)
+        acc, tr = meta["accuracy"], meta["training"]
+        lines += [
+            name, "-" * len(name), "",
+            f"- PublicTest accuracy: **{acc['publictest']:.4f}** without TTA, "
+            f"**{acc['publictest_flip']:.4f}** with flip, **{acc['publictest_tencrop']:.4f}** "
+            "with ten-crop TTA",
+            f"- parameters: {meta['params']:,}; file {meta['file']} ({meta['file_bytes']:,} "
+            f"bytes, {meta['dtype']}), sha256 ``{meta['sha256']}``",
+            f"- trained on FER2013 {meta['dataset']['train_split']} "
+            f"({meta['dataset']['n_train']} images), epoch selected on "
+            f"{meta['dataset']['selected_on']}: {tr['epochs_run']} epochs, best epoch "
+            f"{tr['best_epoch']}, seed {tr['seed']}",
+            f"- wall time {tr['wall_seconds'] / 60:.1f} min on ``{tr['hardware']}``",
+            f"- emotionkit {meta['emotionkit']}; {tr.get('notes') or ''}", "",
+            "Command::", "", f"    {tr['command']}", "",
+        ]
+    out = Path(app.srcdir) / "_generated"
+    out.mkdir(exist_ok=True)
+    text = "\n".join(lines) if lines else "No weights are shipped in this build.\n"
+    target = out / "pretrained_models.rst"
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+
+
 def setup(app):
+    app.connect("builder-inited", _shipped_models_table)
     for event in ("options", "description", "epilog", "arguments"):
         app.connect(f"sphinx-click-process-{event}", _escape_globs)

@@ -353,7 +353,7 @@ def _as_rgb_tensor(image: np.ndarray) -> torch.Tensor:
         arr = np.repeat(arr[..., None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ConfigError(f"the detector takes (H, W) or (H, W, 3) images, got {arr.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(arr)).float()
+    x = torch.from_numpy(np.array(arr, dtype=np.float32))  # a copy: inputs may be read-only
     if not np.issubdtype(arr.dtype, np.integer):
         x = x * 255.0
     return x.permute(2, 0, 1).unsqueeze(0).contiguous()
