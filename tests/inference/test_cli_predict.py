@@ -84,7 +84,9 @@ def test_usage_errors_are_one_line(tmp_path):
     assert len(res.output.splitlines()) == 1
     (tmp_path / "file").write_text("x")
     res = run("predict", "--out", tmp_path / "file")
-    assert res.exit_code != 0 and "is not a folder" in res.output
+    assert res.exit_code == 2 and "is a file" in res.output
+    res = run("predict", "--out", tmp_path / "file" / "sub")
+    assert res.exit_code == 2 and "cannot create folder" in res.output
 
 
 def test_video(tmp_path):

@@ -57,6 +57,12 @@ def predict(ctx: click.Context, inputs: tuple[str, ...], model_spec: str | None,
     from ..inference.images import read_photo
     from ..inference.video import is_video, predict_video, write_video_outputs
 
+    if out_dir is not None:
+        try:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot create folder {out_dir}: "
+                                     f"{exc.strerror or exc}", param_hint="--out") from None
     if not inputs:
         from skimage import data_dir
 
@@ -71,8 +77,6 @@ def predict(ctx: click.Context, inputs: tuple[str, ...], model_spec: str | None,
     written: list[Path] = []
     if out_dir is not None:
         out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise click.BadParameter(f"{out} exists and is not a folder", param_hint="--out")
         taken: set[str] = set()
         for r in results:
             if r.error is not None:
