@@ -80,6 +80,8 @@ def test_every_input_kind_gives_the_same_answer(predictor, tmp_path):
             assert v == pytest.approx(first[k], abs=2e-3), r.path
     batch = predictor.predict(torch.from_numpy(np.stack([face, face]))[:, None].float() / 255)
     assert len(batch) == 2 and batch[0].path == "<array 0>" and batch[1].path == "<array 1>"
+    stack = predictor.predict(np.stack([face] * 5))  # (N, 48, 48), like Dataset.images
+    assert len(stack) == 5 and all(len(r.faces) == 1 for r in stack)
 
 
 def test_folder_means_every_image(predictor, tmp_path):

@@ -34,7 +34,7 @@ def get_detector(name: str = "mtcnn", device: Any = "cpu") -> MTCNN | LBPDetecto
 
     Args:
         name: ``"mtcnn"`` (default) or ``"lbp"``.
-        device: Where MTCNN runs (a device string or :class:`torch.device`).
+        device: Where MTCNN runs: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
 
     Returns:
         The detector (its ``detect(image)`` returns a list of :class:`Detection`).
@@ -42,13 +42,16 @@ def get_detector(name: str = "mtcnn", device: Any = "cpu") -> MTCNN | LBPDetecto
     Raises:
         UnknownNameError: For another name.
     """
+    from .._runtime import resolve_device
+
     key = str(name).strip().lower()
     if key not in DETECTORS:
         raise UnknownNameError(unknown_name_message("face detector", str(name), DETECTORS))
-    cache_key = (key, str(device) if key == "mtcnn" else "cpu")
+    dev = resolve_device(device)
+    cache_key = (key, str(dev) if key == "mtcnn" else "cpu")
     with _LOCK:
         if cache_key not in _CACHE:
-            _CACHE[cache_key] = MTCNN(device=device) if key == "mtcnn" else LBPDetector()
+            _CACHE[cache_key] = MTCNN(device=dev) if key == "mtcnn" else LBPDetector()
         return _CACHE[cache_key]
 
 

@@ -127,7 +127,7 @@ def box_iou(a: np.ndarray, b: np.ndarray, mode: str = "union") -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "union") -> np.ndarray:
-    """Greedy non-maximum suppression.
+    """Greedy non-maximum suppression, in O(N) memory (no N x N overlap matrix).
 
     Args:
         boxes: (N, 4) boxes.
@@ -138,17 +138,16 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "un
     Returns:
         Indices of the kept boxes, best score first.
     """
-    order = np.argsort(-scores, kind="stable")
-    if len(order) == 0:
-        return order
-    overlap = box_iou(boxes[order], boxes[order], mode)
-    alive = np.ones(len(order), dtype=bool)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    boxes = np.asarray(boxes, dtype=np.float64)
     keep = []
-    for i in range(len(order)):
-        if not alive[i]:
-            continue
-        keep.append(order[i])
-        alive &= overlap[i] <= threshold
+    while len(order):
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        if not len(rest):
+            break
+        overlap = box_iou(boxes[best:best + 1], boxes[rest], mode)[0]
+        order = rest[overlap <= threshold]
     return np.asarray(keep, dtype=np.int64)
 
 

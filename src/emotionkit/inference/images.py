@@ -209,12 +209,15 @@ def array_photo(value: Any, source: str) -> Photo:
 
 
 def split_batches(inputs: Any) -> list[Any]:
-    """One list item per image: a single image becomes a list of one; a 4-D batch is split."""
+    """One list item per image: a single image becomes a list of one; a 4-D batch, or a 3-D
+    stack of gray images (N, H, W) with N not 1 or 3, is split into its images."""
     if isinstance(inputs, (str, os.PathLike)):
         return [inputs]
     if hasattr(inputs, "ndim") and not isinstance(inputs, (list, tuple)):
         if inputs.ndim == 4:
             return list(inputs)
+        if inputs.ndim == 3 and inputs.shape[0] not in (1, 3) and inputs.shape[-1] not in (1, 3, 4):
+            return list(inputs)  # a stack of gray images, e.g. Dataset.images (N, 48, 48)
         return [inputs]
     try:
         from PIL import Image
