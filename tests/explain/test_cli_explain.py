@@ -33,7 +33,7 @@ def test_unknown_method_exact_line():
 
 
 def test_unknown_layer_exact_line(tmp_path):
-    result = run("explain", "-m", "grad-cam", "--model", "hw17-cnn", "synthetic:1", "--n", 1,
+    result = run("explain", "-m", "grad-cam", "--model", "compact", "synthetic:1", "--n", 1,
                  "--layer", "features.conv99", "--out", tmp_path)
     assert result.exit_code == 2
     line = last_error_line(result)

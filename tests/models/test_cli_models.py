@@ -18,7 +18,7 @@ def test_list_table_and_json():
     r = _run("list")
     assert r.exit_code == 0
     lines = r.output.splitlines()
-    assert lines[0].split()[:3] == ["NAME", "PARAMS", "ORIGIN"]
+    assert lines[0].split()[:4] == ["NAME", "PARAMS", "WEIGHTS", "ORIGIN"]
     assert len(lines) == 1 + len(ModelZoo.list())
     assert any(line.startswith("hw17-cnn") and "10,607,815" in line for line in lines)
     r = _run("list", "--json", "--pattern", "hw19*")
