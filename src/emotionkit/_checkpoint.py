@@ -277,20 +277,22 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str,
-                 where: str) -> None:
-    """Load ``prefix``-ed tensors into ``model``, requiring exactly matching keys and shapes.
+def check_weights(target: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], prefix: str,
+                  where: str) -> dict[str, torch.Tensor]:
+    """The ``prefix``-ed tensors, after checking names, shapes and dtypes against ``target``.
 
     Args:
-        model: The module to fill.
+        target: A state dict to match (real or on the meta device).
         tensors: Tensors from :func:`read_checkpoint`.
         prefix: Key prefix of this module's tensors (``""``, ``"model."``, ``"members.0."``).
         where: The file, for messages.
 
+    Returns:
+        The matching tensors, prefix removed.
+
     Raises:
         CheckpointError: On missing or unexpected keys, or a shape or dtype mismatch.
     """
-    target = unwrap(model).state_dict()
     given = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     missing = sorted(set(target) - set(given))
     unexpected = sorted(set(given) - set(target))
@@ -311,4 +313,21 @@ def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str
     if problems:
         raise CheckpointError(f"{where}: weights do not match the model: "
                               + "; ".join(problems[:6]))
+    return given
+
+
+def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str,
+                 where: str) -> None:
+    """Load ``prefix``-ed tensors into ``model``, requiring exactly matching keys and shapes.
+
+    Args:
+        model: The module to fill.
+        tensors: Tensors from :func:`read_checkpoint`.
+        prefix: Key prefix of this module's tensors (``""``, ``"model."``, ``"members.0."``).
+        where: The file, for messages.
+
+    Raises:
+        CheckpointError: On missing or unexpected keys, or a shape or dtype mismatch.
+    """
+    given = check_weights(unwrap(model).state_dict(), tensors, prefix, where)
     unwrap(model).load_state_dict(given, strict=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import pickle
 import struct
@@ -248,3 +249,28 @@ def test_pack_state_round_trip():
 def test_checkpoint_inside_zip_is_not_a_zip(saved):
     _, path = saved
     assert not zipfile.is_zipfile(path)  # safetensors, not torch.save's zip format
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"width": 64.0}, "parameters and buffers (more than the 500,000,000 accepted)"),
+    ({"depth": [1, 2, 2, 400]}, "weights do not match the model: missing"),
+])
+def test_hostile_config_is_refused_before_anything_is_allocated(tmp_path, config, message):
+    """A 2 KB file whose metadata asks for a giant model must not build it (issue: 22.9 GB)."""
+    import resource
+
+    from emotionkit.models import ModelZoo
+
+    small = ModelZoo.create("compact", width=0.125)
+    p = tmp_path / "hostile.safetensors"
+    save(small, p)
+    tensors, meta = read_checkpoint(p)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version", "versions",
+                                                      "payload_sha256")}
+    meta["model_config"] = {**meta["model_config"], **config}
+    write_checkpoint(p, tensors, meta)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        load(p)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 300

@@ -31,6 +31,7 @@ from .._checkpoint import (  # noqa: F401  (re-exported: the format's public nam
     KINDS,
     META_KEY,
     VERSION,
+    check_weights,
     load_weights,
     pack_state,
     read_checkpoint,
@@ -69,13 +70,50 @@ def state_tensors(model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]
     return {prefix + k: v.detach() for k, v in unwrap(model).state_dict().items()}
 
 
-def build_model(name: Any, config: Any, where: str) -> nn.Module:
+#: A stored config may not ask for a model larger than this (parameters + buffers), whatever
+#: its tensors say: an untrusted file cannot make ``load`` allocate more than about 2 GB.
+MAX_MODEL_ELEMENTS = 500_000_000
+
+
+def _check_against_meta_build(name: str, config: dict, tensors: dict[str, torch.Tensor] | None,
+                              prefix: str, where: str) -> None:
+    """Build the model on the meta device (no memory) and compare it with the stored tensors.
+
+    Raises:
+        CheckpointError: The config asks for a huge model, or its tensors' names or shapes are
+            not what the stored tensors hold, so nothing real is allocated for a hostile file.
+    """
+    from ..models import ModelZoo
+
+    try:
+        with torch.device("meta"):
+            skeleton = ModelZoo.create(name, **config)
+    except (NotImplementedError, RuntimeError):  # a builder that needs real tensors
+        return
+    state = skeleton.state_dict()
+    total = sum(t.numel() for t in state.values())
+    if total > MAX_MODEL_ELEMENTS:
+        raise CheckpointError(f"{where}: the stored config of model {name!r} asks for "
+                              f"{total:,} parameters and buffers (more than the "
+                              f"{MAX_MODEL_ELEMENTS:,} accepted)")
+    if tensors is not None:
+        check_weights(state, tensors, prefix, where)
+
+
+def build_model(name: Any, config: Any, where: str,
+                tensors: dict[str, torch.Tensor] | None = None, prefix: str = "") -> nn.Module:
     """Rebuild a zoo model from checkpoint metadata, turning failures into CheckpointError.
+
+    The model is first built on PyTorch's meta device (no memory) and checked against the
+    stored tensors' names and shapes and against :data:`MAX_MODEL_ELEMENTS`; only then is it
+    built for real.
 
     Args:
         name: The model name stored in the checkpoint.
         config: The stored configuration dict.
         where: The file, for messages.
+        tensors: The file's tensors, to check before allocating (optional).
+        prefix: Key prefix of this model's tensors in ``tensors``.
 
     Returns:
         A freshly built model.
@@ -88,6 +126,7 @@ def build_model(name: Any, config: Any, where: str) -> nn.Module:
     from ..models import ModelZoo
 
     try:
+        _check_against_meta_build(name, config, tensors, prefix, where)
         return ModelZoo.create(name, **config)
     except UnknownNameError as exc:
         raise CheckpointError(f"{where}: model {name!r} is not in this emotionkit's ModelZoo "
@@ -182,14 +221,14 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu",
             built = model
         else:
             built = Ensemble([build_model(m.get("model_name"), m.get("model_config"),
-                                          f"{where} (member {i})")
+                                          f"{where} (member {i})", tensors, f"members.{i}.")
                               for i, m in enumerate(members_meta)])
         for i, member in enumerate(built.members):
             load_weights(member, tensors, f"members.{i}.", f"{where} (member {i})")
     else:
         prefix = "model." if kind == "resume" else ""
-        built = model if model is not None else build_model(meta.get("model_name"),
-                                                            meta.get("model_config"), where)
+        built = model if model is not None else build_model(
+            meta.get("model_name"), meta.get("model_config"), where, tensors, prefix)
         load_weights(built, tensors, prefix, where)
     out = dict(meta)
     out.pop("resume", None)
