@@ -30,7 +30,8 @@ def test_compact_ships_with_complete_metadata():
     assert 0.6 < acc["publictest"] <= 1 and 0.6 < acc["publictest_flip"] <= 1
     assert 0.6 < acc["publictest_tencrop"] <= 1
     train = meta["training"]
-    assert train["command"].startswith("emotionkit train ") and "--model compact" in train["command"]
+    assert train["command"].startswith("emotionkit train ")
+    assert "--model compact" in train["command"]
     assert isinstance(train["seed"], int) and train["wall_seconds"] > 0 and train["hardware"]
     assert meta["dataset"]["selected_on"] == "PublicTest"
     assert meta["dataset"]["train_split"] == "Training"

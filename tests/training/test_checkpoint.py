@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 import os
 import pickle
+import re
 import struct
 import zipfile
 

@@ -107,8 +107,9 @@ def evaluate(model_spec: str | None, data_path: str, split: str, tta: str, train
         figures.plot_contact_sheet(result, evaluated, out / "contact_sheet.png")
         written.append(str(out / "contact_sheet.png"))
     if as_json:
-        click.echo(json.dumps({**result.to_dict(samples=False), "checkpoint":
-                               _checkpoint_label(model_spec, model_label), "files": written}, indent=2))
+        label = _checkpoint_label(model_spec, model_label)
+        click.echo(json.dumps({**result.to_dict(samples=False), "checkpoint": label,
+                               "files": written}, indent=2))
         return
     click.echo(result.summary())
     if written:

@@ -105,8 +105,9 @@ def info(name: str, as_json: bool) -> None:
                f"(flip), {acc['publictest_tencrop']:.4f} (ten-crop)")
     click.echo(f"  classes:     {', '.join(weights['class_names'])}")
     click.echo(f"  trained:     {tr['command']}")
-    click.echo(f"               seed {tr['seed']}, {tr['epochs_run']} epochs (best {tr['best_epoch']}),"
-               f" {tr['wall_seconds'] / 60:.1f} min; emotionkit {weights['emotionkit']}")
+    click.echo(f"               seed {tr['seed']}, {tr['epochs_run']} epochs (best "
+               f"{tr['best_epoch']}), {tr['wall_seconds'] / 60:.1f} min; emotionkit "
+               f"{weights['emotionkit']}")
     click.echo(f"  hardware:    {tr['hardware']}")
     click.echo(f"  data:        FER2013 {weights['dataset']['train_split']} "
                f"({weights['dataset']['n_train']} images); selected and reported on "

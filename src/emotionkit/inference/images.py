@@ -83,9 +83,10 @@ def read_photo(path: str | os.PathLike) -> Photo:
             with Image.open(p) as im:
                 frames = getattr(im, "n_frames", 1)
                 if frames > 1:
-                    raise InputError(f"{p}: {'animated' if p.suffix.lower() in ('.gif', '.webp', '.png') else 'multi-page'} "
-                                     f"image with {frames} frames; pass one frame as its own "
-                                     "file (or a video file)")
+                    kind = "animated" if p.suffix.lower() in (".gif", ".webp", ".png") else \
+                        "multi-page"
+                    raise InputError(f"{p}: {kind} image with {frames} frames; pass one frame "
+                                     "as its own file (or a video file)")
                 if im.width * im.height > MAX_PIXELS:
                     raise InputError(f"{p}: {im.width}x{im.height} pixels is more than the "
                                      f"{MAX_PIXELS:,} accepted")

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..data.classes import CLASS_NAMES
 from ..errors import ConfigError
@@ -140,7 +139,7 @@ class Predictor:
     def detector(self):
         """The face detector (built on first use)."""
         if self._detector is None:
-            from ..faces import LBPDetector, MTCNN
+            from ..faces import MTCNN, LBPDetector
 
             if self.detector_name == "mtcnn":
                 self._detector = MTCNN(min_face=self.min_face, device=self.device)
