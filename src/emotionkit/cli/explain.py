@@ -78,7 +78,7 @@ def _photo_overlays(result: Any, placements: dict, out_dir: str, normalize: str,
                     per: str) -> list[Path]:
     """Write ``{i:03d}-photo.png``: the map drawn over the face in the original photo."""
     from ..explain import display
-    from ..inference.annotate import overlay_on_photo, save_png
+    from ..inference.drawing import overlay_on_photo, save_png
 
     if not placements or result.kind not in ("attribution",):
         return []

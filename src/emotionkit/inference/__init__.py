@@ -10,10 +10,11 @@ The entry point is :func:`emotionkit.predict` (this package's :func:`predict`); 
 
 from __future__ import annotations
 
-from .annotate import annotate, save_png
+from .drawing import annotate, overlay_on_photo, save_png
 from .images import InputError, Photo, read_photo
 from .model_spec import describe_model, resolve_model
 from .predictor import Face, ImageResult, Predictor, astronaut, predict
 
 __all__ = ["Face", "ImageResult", "InputError", "Photo", "Predictor", "annotate", "astronaut",
-           "describe_model", "predict", "read_photo", "resolve_model", "save_png"]
+           "describe_model", "overlay_on_photo", "predict", "read_photo", "resolve_model",
+           "save_png"]
