@@ -165,9 +165,7 @@ class Predictor:
         found = self.detector.detect(photo.rgb)
         self.timings["detect"] += time.perf_counter() - t0
         if not found:
-            note("no face found" + (" (48x48 faces are classified whole with detect='auto')"
-                                    if self.detect is True else "; try --no-detect for a "
-                                    "cropped face"))
+            note("no face found (for an already cropped face, use --no-detect / detect=False)")
         faces = []
         inv = 1.0 / photo.scale
         for d in sorted(found, key=lambda d: -d.box[2] * d.box[3]):
