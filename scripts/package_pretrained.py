@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="FER2013 file with a PublicTest split")
     ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     ap.add_argument("--notes", default="", help="Free text about the recipe, stored as is")
+    ap.add_argument("--weights-dir", type=Path, default=WEIGHTS,
+                    help="Where to write [the package's models/weights]")
     args = ap.parse_args()
 
     run = json.loads((args.run / "run.json").read_text())
@@ -98,13 +100,13 @@ def main() -> None:
                    and "num_batches" not in k else v)
                for k, v in model.state_dict().items()}
     identity = model_identity(model)
-    out = WEIGHTS / f"{name}.safetensors"
+    out = args.weights_dir / f"{name}.safetensors"
     write_checkpoint(out, tensors, {"kind": "model", **identity,
                                     "class_names": record["class_names"],
                                     "train_args": meta.get("train_args") or {},
                                     "history": history, "pretrained": record})
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    index_path = WEIGHTS / "index.json"
+    index_path = args.weights_dir / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     index[name] = {"file": out.name, "sha256": digest, "rank_accuracy": accuracy["tencrop"]}
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
