@@ -69,6 +69,9 @@ def _shipped_models_table(app):
             f"- emotionkit {meta['emotionkit']}; {tr.get('notes') or ''}", "",
             "Command::", "", f"    {tr['command']}", "",
         ]
+        post = tr.get("post_processing")
+        if post:
+            lines += [f"Then: {post['method']}::", "", f"    {post['command']}", ""]
     out = Path(app.srcdir) / "_generated"
     out.mkdir(exist_ok=True)
     text = "\n".join(lines) if lines else "No weights are shipped in this build.\n"

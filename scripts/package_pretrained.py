@@ -87,6 +87,7 @@ def main() -> None:
             "hardware": run.get("machine"),
             "started": run.get("started"),
             "notes": args.notes,
+            "post_processing": run.get("post_processing"),
         },
         "accuracy": {"publictest": accuracy["none"], "publictest_flip": accuracy["flip"],
                      "publictest_tencrop": accuracy["tencrop"],
