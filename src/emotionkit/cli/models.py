@@ -108,6 +108,8 @@ def info(name: str, as_json: bool) -> None:
     click.echo(f"               seed {tr['seed']}, {tr['epochs_run']} epochs (best "
                f"{tr['best_epoch']}), {tr['wall_seconds'] / 60:.1f} min; emotionkit "
                f"{weights['emotionkit']}")
+    if tr.get("post_processing"):
+        click.echo(f"  then:        {tr['post_processing']['method']}")
     click.echo(f"  hardware:    {tr['hardware']}")
     click.echo(f"  data:        FER2013 {weights['dataset']['train_split']} "
                f"({weights['dataset']['n_train']} images); selected and reported on "
