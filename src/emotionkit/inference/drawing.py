@@ -79,7 +79,9 @@ def overlay_on_photo(rgb: np.ndarray, values: np.ndarray, transform, signed: boo
         alpha: Opacity of the strongest attribution.
 
     Returns:
-        A new (H, W, 3) uint8 photo, unchanged outside the face's frame.
+        A new (H, W, 3) uint8 photo, unchanged outside the face's frame, whose outline is
+        drawn in white. The map's strength is shown on a square-root scale so sparse maps
+        (guided backprop) stay visible.
     """
     from skimage.transform import warp
 
@@ -87,7 +89,10 @@ def overlay_on_photo(rgb: np.ndarray, values: np.ndarray, transform, signed: boo
 
     values = np.asarray(values, dtype=np.float64)
     heat = colorize(values, signed).astype(np.float64) / 255.0
-    strength = np.clip(np.abs(values), 0.0, 1.0)
+    # square root: sparse maps (guided backprop) stay visible at photo scale
+    strength = np.sqrt(np.clip(np.abs(values), 0.0, 1.0))
+    frame = np.zeros_like(strength)
+    frame[0, :] = frame[-1, :] = frame[:, 0] = frame[:, -1] = 1.0  # outline of the crop
     shape = rgb.shape[:2]
     # warp() samples its input at transform(output pixel): photo pixel -> frame pixel
     heat_photo = warp(heat, transform, output_shape=shape, order=1, mode="constant", cval=0.0)
@@ -95,4 +100,6 @@ def overlay_on_photo(rgb: np.ndarray, values: np.ndarray, transform, signed: boo
     weight = alpha * weight[..., None]
     base = rgb[..., :3].astype(np.float64) / 255.0
     out = base * (1.0 - weight) + heat_photo * weight
+    edge = warp(frame, transform, output_shape=shape, order=0, mode="constant", cval=0.0)
+    out[edge > 0.5] = (1.0, 1.0, 1.0)
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
