@@ -54,7 +54,6 @@ def predict(ctx: click.Context, inputs: tuple[str, ...], model_spec: str | None,
     predicted), 2 on a usage error.
     """
     from ..inference import Predictor, annotate, describe_model, save_png
-    from ..inference.images import read_photo
     from ..inference.video import is_video, predict_video, write_video_outputs
 
     if out_dir is not None:
@@ -79,9 +78,9 @@ def predict(ctx: click.Context, inputs: tuple[str, ...], model_spec: str | None,
         out = Path(out_dir)
         taken: set[str] = set()
         for r in results:
-            if r.error is not None:
+            if r.photo is None:
                 continue
-            photo = read_photo(r.path)
+            photo = r.photo
             written.append(save_png(_unique_png(out, r.path, taken),
                                     annotate(photo.rgb, r.faces, scale=photo.scale)))
         for v in video_results:

@@ -66,6 +66,7 @@ class ImageResult:
         error: One line saying why the input could not be used, else None.
         size: (width, height) of the input.
         notes: Things worth knowing (downscaled, no face found).
+        photo: The pixels the faces were found in (for drawing; not part of the JSON form).
     """
 
     path: str
@@ -73,6 +74,7 @@ class ImageResult:
     error: str | None = None
     size: tuple[int, int] | None = None
     notes: list[str] = field(default_factory=list)
+    photo: Photo | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -250,6 +252,7 @@ class Predictor:
                 result.error = str(photo)
                 continue
             result.size = photo.original_size
+            result.photo = photo
             if photo.scale != 1.0:
                 result.notes.append(f"downscaled by {photo.scale:.3g} for detection")
             try:

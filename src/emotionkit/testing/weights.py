@@ -22,6 +22,7 @@ def fake_record(model: torch.nn.Module, name: str) -> dict:
     from ..data.classes import CLASS_NAMES
     from ..models import count_params
 
+    counts = count_params(model)
     return {
         "class_names": list(CLASS_NAMES),
         "preprocessing": {"input": "float32 (N, 1, 48, 48) gray in [0, 1]",
@@ -33,8 +34,8 @@ def fake_record(model: torch.nn.Module, name: str) -> dict:
                      "wall_seconds": 0.0, "hardware": "none", "started": None, "notes": ""},
         "accuracy": {"publictest": 0.5, "publictest_flip": 0.51, "publictest_tencrop": 0.52,
                      "measured_with": "not measured (fake weights)"},
-        "params": count_params(model)["total"],
-        "trainable_params": count_params(model)["trainable"],
+        "params": counts["total"],
+        "trainable_params": counts["trainable"],
         "emotionkit": "0",
         "dtype": "float32",
     }
