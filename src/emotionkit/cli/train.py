@@ -67,6 +67,21 @@ def _split_data(ds: Any, val_split: str | float | None, seed: int) -> tuple[Any,
     return train, val
 
 
+def _init_weights(model: Any, spec: str) -> None:
+    """Copy the weights of ``spec`` (checkpoint, run directory or shipped name) into ``model``."""
+    from ..errors import CheckpointError
+    from ..inference import resolve_model
+    from ..training.checkpoint import model_identity
+
+    source = resolve_model(spec, "cpu")
+    want, have = model_identity(model), model_identity(source)
+    for field in ("model_name", "model_config"):
+        if want[field] != have[field]:
+            raise CheckpointError(f"--init {spec}: {field} is {have[field]!r}, but this run "
+                                  f"trains {want[field]!r}")
+    model.load_state_dict(source.state_dict())
+
+
 @click.command()
 @click.option("--data", "data_path", required=True, help="Dataset: a FER2013 CSV, folder, .npz "
               "or synthetic[:N].")
@@ -105,6 +120,10 @@ def _split_data(ds: Any, val_split: str | float | None, seed: int) -> tuple[Any,
               help="Model option, repeatable (e.g. --set width=0.5).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory [runs/MODEL-TIMESTAMP].")
+@click.option("--init", "init_from", default=None, metavar="CKPT|NAME",
+              help="Start from these weights instead of random ones (fine-tuning): a "
+              "checkpoint or run directory, or a zoo name for its shipped weights. Its model "
+              "and options must match --model and --set.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from last.safetensors.")
 @click.option("--no-restore-best", is_flag=True,
               help="Keep the last epoch's weights instead of the best validation epoch's.")
@@ -118,7 +137,8 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
           scheduler: str | None, weight_decay: float | None, label_smoothing: float | None,
           augment: str | None, early_stopping: int | None, val_split: str, device: str,
           precision: str, channels_last: bool | None, use_compile: bool, seed: int,
-          settings: tuple[str, ...], out_dir: str | None, resume: bool, no_restore_best: bool,
+          settings: tuple[str, ...], out_dir: str | None, init_from: str | None, resume: bool,
+          no_restore_best: bool,
           quiet: bool, progress: bool | None, as_json: bool) -> None:
     """Train a zoo model and write a run directory.
 
@@ -152,6 +172,8 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
                                "--resume or choose another --out")
 
     model = ModelZoo.create(model_name, seed=seed, **config)
+    if init_from is not None and not resume:
+        _init_weights(model, init_from)
     ds = Dataset.load(data_path)
     train_ds, val_ds = _split_data(ds, split_choice, seed)
     trainer = Trainer(model, **args, early_stopping=early_stopping, device=device,
@@ -160,7 +182,7 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
                       progress=progress, out_dir=run_dir, resume=resume)
     run = {"command": "train", "argv": sys.argv[1:], "data": data_path, "model": model_name,
            "model_config": model.emotionkit_config, "options": trainer.train_args(),
-           "val_split": val_split, "n_train": len(train_ds),
+           "init": init_from, "val_split": val_split, "n_train": len(train_ds),
            "n_val": len(val_ds) if val_ds is not None else 0, "resume": resume,
            "started": datetime.now().isoformat(timespec="seconds"),
            "machine": describe_machine()}
