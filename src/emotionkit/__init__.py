@@ -44,6 +44,7 @@ _LAZY = {
     "Predictor": "emotionkit.inference",
     "math": "emotionkit.math",
     "tune_cpu_allocator": "emotionkit._allocator",
+    "eval_mode": "emotionkit._modes",
 }
 
 
@@ -76,6 +77,7 @@ __all__ = [
     "Predictor",
     "math",
     "tune_cpu_allocator",
+    "eval_mode",
     "EmotionKitError",
     "DataFormatError",
     "UnknownNameError",

@@ -90,3 +90,20 @@ def test_summary_does_not_change_bn_statistics():
     before = model.bn.running_mean.clone()
     summary(model, input_size=(2, 1, 5, 5))
     assert torch.equal(model.bn.running_mean, before)
+
+
+def test_summary_keeps_a_frozen_batchnorm_in_eval_mode():
+    """A BatchNorm frozen in eval mode inside a training model stays frozen (each flag kept)."""
+    model = _tiny().train()
+    model.bn.eval()
+    summary(model, input_size=(1, 1, 5, 5))
+    assert model.training and model.conv.training and not model.bn.training
+
+
+def test_model_cost_keeps_a_frozen_batchnorm_in_eval_mode():
+    from emotionkit.math import analyze
+
+    model = _tiny().train()
+    model.bn.eval()
+    analyze(model, (1, 1, 5, 5))
+    assert model.training and model.conv.training and not model.bn.training

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._modes import eval_mode  # noqa: F401  (also re-exported here)
 from .._runtime import resolve_device
 from ..data.classes import CLASS_NAMES, NUM_CLASSES
 from ..errors import ConfigError
@@ -36,25 +37,6 @@ from .tta import average_views, check_mode, make_views, n_views
 
 IMAGE_SIZE = 48
 PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode; restore each one's own flag afterwards, also on error.
-
-    Args:
-        model: The module.
-
-    Yields:
-        The module, in eval mode.
-    """
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in modes:
-            m.training = flag
 
 
 def model_name_of(model: nn.Module) -> str:

@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._modes import eval_mode
 from ..errors import ConfigError
 
 __all__ = ["LayerCost", "CostTable", "analyze", "Complexity", "ComplexityTerm", "complexity"]
@@ -404,15 +405,13 @@ def analyze(model: nn.Module, input_shape: Sequence[int] = (1, 1, 48, 48)) -> Co
             )
         )
 
-    training = {module: module.training for module in model.modules()}
     handles = []
     try:
         for module in model.modules():
             leaf = next(module.children(), None) is None
             if leaf or next(module.parameters(recurse=False), None) is not None:
                 handles.append(module.register_forward_hook(hook))
-        model.eval()
-        with torch.no_grad(), warnings.catch_warnings():
+        with eval_mode(model), torch.no_grad(), warnings.catch_warnings():
             # torch's own note on even kernels with padding='same' says nothing about the counts
             warnings.filterwarnings("ignore", message="Using padding='same'")
             try:
@@ -426,8 +425,6 @@ def analyze(model: nn.Module, input_shape: Sequence[int] = (1, 1, 48, 48)) -> Co
     finally:
         for handle in handles:
             handle.remove()
-        for module, flag in training.items():
-            module.training = flag
     unique = {id(p): p for p in model.parameters()}
     total = sum(p.numel() for p in unique.values())
     trainable = sum(p.numel() for p in unique.values() if p.requires_grad)

@@ -16,6 +16,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
+from .._modes import eval_mode
+
 
 def _own_counts(module: nn.Module) -> tuple[int, int]:
     """(trainable, non-trainable) parameters held by ``module`` itself, not its children."""
@@ -202,17 +204,14 @@ def summary(model: nn.Module, input_size: tuple[int, ...] = (1, 1, 48, 48)) -> M
         device = next(model.parameters()).device
     except StopIteration:
         device = torch.device("cpu")
-    was_training = model.training
     handles = []
     try:
         handles = [m.register_forward_hook(hook) for m in tracked]
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             output = model(torch.full(tuple(input_size), 0.5, device=device))
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     for m in tracked:
         if m not in seen:
             trainable, frozen = _own_counts(m)
