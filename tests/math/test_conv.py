@@ -48,7 +48,7 @@ def test_output_size_tuples_match_conv2d(h, w, kh, kw, sh, sw):
 def test_same_padding_stride1_matches_torch_same(n, k, d):
     out = F.conv2d(torch.zeros(1, 1, n, n), torch.zeros(1, 1, k, k), padding="same", dilation=d)
     assert conv.output_size(n, k, "same", 1, d) == out.shape[-1] == n
-    before, after = conv.same_padding(k, d)
+    before, after = conv.same_padding(k, d=d)
     assert before + after == d * (k - 1) and after - before in (0, 1)
 
 
@@ -213,3 +213,10 @@ def test_analyze_reachable_from_conv():
     assert conv.analyze is not None and callable(conv.complexity)
     with pytest.raises(AttributeError):
         conv.no_such_thing  # noqa: B018
+
+
+def test_same_padding_takes_only_the_kernel_positionally():
+    """``same_padding(48, 4)`` (input size first, as in output_size) must not read 48 as k."""
+    with pytest.raises(TypeError):
+        conv.same_padding(48, 4)
+    assert conv.same_padding(4, d=1) == (1, 2)

@@ -56,7 +56,7 @@ def conv_cmd(n: int, k: int, p: str, s: int, d: int, c_in: int | None, c_out: in
         raise click.UsageError("give both --c-in and --c-out, or neither")
     result: dict[str, Any] = {"n": n, "k": k, "p": pad, "s": s, "d": d, "output_size": size}
     if pad == "same":
-        result["padding"] = list(conv.same_padding(k, d, n=n, s=s))
+        result["padding"] = list(conv.same_padding(k, d=d, n=n, s=s))
     cost = other = None
     if c_in is not None:
         cost = conv.conv_ops(n, c_in, c_out, k, pad, s, d, groups=groups, bias=bias)

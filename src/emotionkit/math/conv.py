@@ -93,8 +93,12 @@ def _effective(k: int, d: int) -> int:
 
 
 # ----------------------------------------------------------------------------- output sizes
-def same_padding(k: Size, d: Size = 1, n: Size | None = None, s: Size = 1) -> tuple:
+def same_padding(k: Size, *, s: Size = 1, d: Size = 1, n: Size | None = None) -> tuple:
     """Padding that makes a convolution 'same' (output size ``ceil(n / s)``).
+
+    Only the kernel size is positional: the siblings take the input size first
+    (``output_size(n, k, ...)``), so a positional ``same_padding(48, 4)`` would silently read 48
+    as the kernel; it raises a ``TypeError`` instead.
 
     The total padding is ``d*(k-1)`` for stride 1 (TensorFlow/Keras and PyTorch agree), or
     ``max((ceil(n/s) - 1)*s + d*(k-1) + 1 - n, 0)`` for stride ``s > 1`` (TensorFlow; PyTorch
