@@ -133,6 +133,7 @@ def measure(name: str, variants: dict[str, tuple[str, bool]], device: torch.devi
              for label, (prec, cl) in variants.items()}
     timer = Interleave(loops, steps, warmup, device)
     trainer = Trainer(ModelZoo.create(name, seed=0), optimizer="adam", lr=1e-3,
+                      scheduler="none", augment="none", weight_decay=0.0, label_smoothing=0.0,
                       epochs=warmup + rounds, batch_size=batch, device=device, quiet=True,
                       callbacks=[timer])
     trainer.fit((x, y))  # one epoch = `steps` batches; the plain loops run in between

@@ -352,3 +352,51 @@ def test_history_json_and_plot(tmp_path):
     (tmp_path / "bad.json").write_text("[1, 2]")
     with pytest.raises(emotionkit.CheckpointError, match="must be a dict with an 'epochs' list"):
         History.load(tmp_path / "bad.json")
+
+
+def test_python_trainer_takes_the_zoo_recipe_like_the_cli(tmp_path):
+    """``Trainer(ModelZoo.create("compact"))`` resolves the settings `emotionkit train` uses."""
+    import json
+
+    from click.testing import CliRunner
+
+    from emotionkit.cli.main import cli
+    from emotionkit.models import ModelZoo
+
+    recipe = ModelZoo.get_info("compact").recipe
+    trainer = Trainer(ModelZoo.create("compact", seed=0), device="cpu", precision="fp32",
+                      quiet=True)
+    opts = trainer.options
+    for key in ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "scheduler",
+                "label_smoothing"):
+        assert opts[key] == recipe[key], key
+    assert opts["augment"] is not None and opts["augment"]["horizontal_flip"]
+    # the CLI writes the same resolved options to run.json
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "--data", "synthetic:40", "--model", "compact",
+                                      "--epochs", "1", "--set", "width=0.25", "--device", "cpu",
+                                      "--precision", "fp32", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    written = json.loads((out / "run.json").read_text())["options"]
+    assert {k: v for k, v in written.items() if k != "epochs"} == \
+        {k: v for k, v in opts.items() if k != "epochs"}
+    # explicit values win over the recipe, and "none" turns the recipe's augmentation off
+    plain = Trainer(ModelZoo.create("compact", seed=0), optimizer="adam", augment="none",
+                    device="cpu", quiet=True).options
+    assert plain["optimizer"] == "adam" and plain["augment"] is None
+    assert plain["scheduler"] == recipe["scheduler"]
+
+
+def test_validation_is_fp32_whatever_the_training_precision(tiny_model, tiny_data):
+    """bf16 training validates in fp32, so history and the Evaluator agree on the weights."""
+    import torch.nn.functional as F
+
+    train, val = tiny_data
+    trainer = _trainer(tiny_model, precision="bf16", epochs=1, restore_best=False)
+    record = trainer.fit(train, val)[-1]
+    x = torch.as_tensor(val[0]).float().div(255)
+    y = torch.as_tensor(val[1]).long()
+    with torch.no_grad():
+        logits = tiny_model.eval()(x).double()
+    assert record["val_loss"] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+    assert record["val_acc"] == pytest.approx((logits.argmax(1) == y).double().mean().item())

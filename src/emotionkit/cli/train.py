@@ -12,10 +12,6 @@ from typing import Any
 
 import click
 
-TRAINER_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128,
-                    "epochs": 10, "scheduler": "none", "augment": None, "label_smoothing": 0.0}
-
-
 def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
     """``--set key=value`` options -> dict; values are JSON when they parse, else strings."""
     config: dict[str, Any] = {}
@@ -157,12 +153,10 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
 
     config = _parse_set(settings)
     split_choice = _parse_val_split(val_split) if val_split != "auto" else "auto"
-    recipe = dict(ModelZoo.get_info(model_name).recipe)
+    ModelZoo.get_info(model_name)  # an unknown name fails here, before any work
     given = {"optimizer": optimizer, "lr": lr, "weight_decay": weight_decay,
              "batch_size": batch_size, "epochs": epochs, "scheduler": scheduler,
              "augment": augment, "label_smoothing": label_smoothing}
-    args = {k: (v if v is not None else recipe.get(k, TRAINER_DEFAULTS[k]))
-            for k, v in given.items()}
     run_dir = Path(out_dir) if out_dir else Path("runs") / (
         f"{model_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     if resume and not out_dir:
@@ -176,12 +170,12 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
         _init_weights(model, init_from)
     ds = Dataset.load(data_path)
     train_ds, val_ds = _split_data(ds, split_choice, seed)
-    trainer = Trainer(model, **args, early_stopping=early_stopping, device=device,
+    trainer = Trainer(model, **given, early_stopping=early_stopping, device=device,
                       precision=precision, channels_last=channels_last, compile=use_compile,
                       seed=seed, restore_best=not no_restore_best, quiet=quiet,
                       progress=progress, out_dir=run_dir, resume=resume)
     run = {"command": "train", "argv": sys.argv[1:], "data": data_path, "model": model_name,
-           "model_config": model.emotionkit_config, "options": trainer.train_args(),
+           "model_config": model.emotionkit_config, "options": trainer.options,
            "init": init_from, "val_split": val_split, "n_train": len(train_ds),
            "n_val": len(val_ds) if val_ds is not None else 0, "resume": resume,
            "started": datetime.now().isoformat(timespec="seconds"),

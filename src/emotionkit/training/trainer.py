@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._modes import eval_mode
 from .._names import unknown_name_message
 from .._runtime import resolve_device
 from ..errors import CheckpointError, ConfigError, TrainingError
@@ -48,6 +49,10 @@ from .history import MONITORS, History
 from .precision import resolve_channels_last, resolve_precision
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+# THE fallback for a setting that neither the caller nor the model's recipe gives
+DEFAULTS: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
+                            "batch_size": 128, "epochs": 10, "scheduler": "none",
+                            "augment": None, "label_smoothing": 0.0}
 SCHEDULERS = ("none", "cosine", "onecycle", "plateau")
 LAST_NAME = "last.safetensors"
 MODEL_NAME = "model.safetensors"
@@ -136,6 +141,32 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+def recipe_of(model: nn.Module) -> dict[str, Any]:
+    """The zoo recipe of a zoo model (``ModelZoo.get_info(name).recipe``), else ``{}``."""
+    name = getattr(model, "emotionkit_name", None)
+    if not isinstance(name, str):
+        return {}
+    from ..models import ModelZoo
+
+    if name not in ModelZoo.list():
+        return {}
+    return dict(ModelZoo.get_info(name).recipe or {})
+
+
+def resolve_settings(model: nn.Module, **given: Any) -> dict[str, Any]:
+    """THE merge of training settings: each given value, else the model's recipe, else DEFAULTS.
+
+    ``None`` means "not given"; pass ``augment="none"`` (or ``False``) to train a zoo model
+    without its recipe's augmentation.
+    """
+    unknown = set(given) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
+    recipe = recipe_of(model)
+    return {k: (given[k] if given.get(k) is not None else recipe.get(k, default))
+            for k, default in DEFAULTS.items()}
+
+
 def _resolve_augment(augment: Any) -> Any:
     """None for no augmentation, else an AugmentConfig (from a preset name or a spec string)."""
     if augment is None or augment is False:
@@ -193,6 +224,13 @@ def _json_value(value: Any) -> Any:
 class Trainer:
     """Train a model on labelled 48x48 faces.
 
+    The eight recipe settings (``optimizer`` to ``label_smoothing``) left at ``None`` take the
+    model's zoo recipe (``ModelZoo.get_info(name).recipe``), else :data:`DEFAULTS`, so
+    ``Trainer(ModelZoo.create("compact"))`` trains exactly as ``emotionkit train --model
+    compact`` does; :attr:`options` holds what was resolved. Validation runs in fp32 whatever
+    the training precision, so ``history.json`` and :class:`~emotionkit.evaluation.Evaluator`
+    report the same accuracy for the same weights.
+
     Args:
         model: The model (a zoo model or any ``nn.Module`` mapping (N, 1, 48, 48) images in
             [0, 1] to (N, 7) logits). If its ``input_norm`` is a
@@ -208,8 +246,9 @@ class Trainer:
             ``"plateau"`` (halve the rate after 3 epochs without improvement of the monitored
             metric), a scheduler instance or a function ``optimizer -> scheduler`` (stepped
             once per epoch).
-        augment: ``None``, an :class:`~emotionkit.data.augment.AugmentConfig`, a preset name or
-            a spec string; applied to each training batch on the device.
+        augment: An :class:`~emotionkit.data.augment.AugmentConfig`, a preset name or a spec
+            string, applied to each training batch on the device; ``"none"`` or ``False`` for
+            no augmentation (``None``: the recipe's).
         label_smoothing: Cross-entropy label smoothing of the training loss, in [0, 1).
         regularizers: Weight penalties ``{"l1": a, "l2": b}`` added to the training loss as
             ``a * sum|w| + b * sum w**2`` over weight matrices and kernels (parameters with 2 or
@@ -239,14 +278,14 @@ class Trainer:
         self,
         model: nn.Module,
         *,
-        optimizer: str | torch.optim.Optimizer | Callable = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        batch_size: int = 128,
-        epochs: int = 10,
-        scheduler: str | Any = "none",
+        optimizer: str | torch.optim.Optimizer | Callable | None = None,
+        lr: float | None = None,
+        weight_decay: float | None = None,
+        batch_size: int | None = None,
+        epochs: int | None = None,
+        scheduler: str | Any | None = None,
         augment: Any = None,
-        label_smoothing: float = 0.0,
+        label_smoothing: float | None = None,
         regularizers: Any = "model",
         early_stopping: int | EarlyStopping | None = None,
         monitor: str = "val_acc",
@@ -266,6 +305,12 @@ class Trainer:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
+        settings = resolve_settings(
+            model, optimizer=optimizer, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
+            epochs=epochs, scheduler=scheduler, augment=augment, label_smoothing=label_smoothing)
+        optimizer, lr, weight_decay = (settings[k] for k in ("optimizer", "lr", "weight_decay"))
+        batch_size, epochs, scheduler = (settings[k] for k in ("batch_size", "epochs", "scheduler"))
+        augment, label_smoothing = settings["augment"], settings["label_smoothing"]
         if isinstance(optimizer, str) and optimizer.lower() not in OPTIMIZERS:
             raise ConfigError(unknown_name_message("optimizer", optimizer, OPTIMIZERS))
         if isinstance(scheduler, str) and scheduler.lower() not in SCHEDULERS:
@@ -344,6 +389,11 @@ class Trainer:
     def last_path(self) -> Path | None:
         """``out_dir/last.safetensors`` (the resume state), or None without out_dir."""
         return self.out_dir / LAST_NAME if self.out_dir is not None else None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The resolved settings in effect, JSON-ready (what ``run.json`` and checkpoints hold)."""
+        return self.train_args()
 
     def train_args(self) -> dict[str, Any]:
         """The training settings as a JSON-ready dict (stored in checkpoints)."""
@@ -667,23 +717,20 @@ class Trainer:
     def _evaluate(self, split: _Split) -> tuple[float, float]:
         env, dev = self.dist, self.device
         net = getattr(self, "_eval_net", self.model)
-        was_training = net.training
-        net.eval()
         n = len(split)
         idx = torch.arange(env.rank, n, env.world_size, device=dev)
         acc_dtype = torch.float32 if dev.type == "mps" else torch.float64
         sums = torch.zeros(3, dtype=acc_dtype, device=dev)
-        for bi in torch.split(idx, self.eval_batch_size):
-            xb, yb = split.batch(bi)
-            if self.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with self.precision.autocast():
-                logits = net(xb)
-            sums[0] += F.cross_entropy(logits.float(), yb, reduction="sum").to(acc_dtype)
-            sums[1] += (logits.argmax(1) == yb).sum().to(acc_dtype)
-            sums[2] += len(bi)
+        with eval_mode(net):
+            for bi in torch.split(idx, self.eval_batch_size):
+                xb, yb = split.batch(bi)
+                if self.channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                logits = net(xb).float()  # no autocast: fp32, as the Evaluator computes it
+                sums[0] += F.cross_entropy(logits, yb, reduction="sum").to(acc_dtype)
+                sums[1] += (logits.argmax(1) == yb).sum().to(acc_dtype)
+                sums[2] += len(bi)
         sums = distributed.all_reduce_sum(sums, env).tolist()
-        net.train(was_training)
         return sums[0] / sums[2], sums[1] / sums[2]
 
     # ------------------------------------------------------------------ failures
