@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from emotionkit.errors import ConfigError
 from emotionkit.models import Normalize, count_params, summary
 
 
@@ -77,7 +78,7 @@ def test_text_and_dict_outputs():
 
 def test_hooks_removed_and_mode_restored_even_on_failure():
     model = _tiny().train()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ConfigError, match="72 and 50x3"):
         summary(model, input_size=(1, 1, 6, 6))  # flatten gives 72 features, fc expects 50
     assert model.training
     assert all(not m._forward_hooks for m in model.modules())
@@ -107,3 +108,20 @@ def test_model_cost_keeps_a_frozen_batchnorm_in_eval_mode():
     model.bn.eval()
     analyze(model, (1, 1, 5, 5))
     assert model.training and model.conv.training and not model.bn.training
+
+
+def test_summary_and_model_cost_share_one_counting_rule():
+    """MACs and shapes come from math.analyze; params differ only by BN running statistics."""
+    from emotionkit.math import analyze
+    from emotionkit.models import ModelZoo
+
+    model = ModelZoo.create("compact", seed=0)
+    s, table = summary(model), analyze(model)
+    assert s.total_macs == table.total_macs
+    assert [r.macs for r in s.rows if r.output_shape] == [r.macs for r in table]
+    assert [r.output_shape for r in s.rows if r.output_shape] == [r.output_shape for r in table]
+    bn_stats = sum(2 * m.num_features for m in model.modules()
+                   if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    assert s.total_params == table.total_params + bn_stats
+    assert s.trainable_params == table.trainable_params
+    assert s.output_shape == table.output_shape == (1, 7)

@@ -105,8 +105,11 @@ class CostTable(list):
 
     Attributes:
         input_shape: The input shape that was analyzed.
-        total_params: ``sum(p.numel() for p in model.parameters())`` (unique parameters).
+        total_params: ``sum(p.numel() for p in model.parameters())`` (unique learnable
+            parameters; :func:`emotionkit.models.summary` adds the BatchNorm running statistics
+            as non-trainable parameters, the Keras way).
         trainable_params: The same, over parameters with ``requires_grad``.
+        output_shape: Shape of the model's (first tensor) output.
     """
 
     def __init__(
@@ -115,11 +118,13 @@ class CostTable(list):
         input_shape: tuple[int, ...],
         total_params: int,
         trainable_params: int,
+        output_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__(rows)
         self.input_shape = tuple(input_shape)
         self.total_params = int(total_params)
         self.trainable_params = int(trainable_params)
+        self.output_shape = tuple(output_shape) if output_shape is not None else None
 
     def _sum(self, attr: str) -> int:
         return int(sum(getattr(r, attr) for r in self))
@@ -415,7 +420,7 @@ def analyze(model: nn.Module, input_shape: Sequence[int] = (1, 1, 48, 48)) -> Co
             # torch's own note on even kernels with padding='same' says nothing about the counts
             warnings.filterwarnings("ignore", message="Using padding='same'")
             try:
-                model(torch.zeros(shape, dtype=dtype, device=device))
+                output = _first_tensor(model(torch.zeros(shape, dtype=dtype, device=device)))
             except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                 msg = " ".join(str(exc).split())
                 raise ConfigError(
@@ -428,7 +433,8 @@ def analyze(model: nn.Module, input_shape: Sequence[int] = (1, 1, 48, 48)) -> Co
     unique = {id(p): p for p in model.parameters()}
     total = sum(p.numel() for p in unique.values())
     trainable = sum(p.numel() for p in unique.values() if p.requires_grad)
-    return CostTable(rows, shape, total, trainable)
+    out_shape = tuple(output.shape) if output is not None else None
+    return CostTable(rows, shape, total, trainable, out_shape)
 
 
 # ----------------------------------------------------------------------------- complexity

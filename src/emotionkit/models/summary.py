@@ -11,12 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.nn.modules.conv import _ConvNd
-
-from .._modes import eval_mode
 
 
 def _own_counts(module: nn.Module) -> tuple[int, int]:
@@ -49,20 +45,6 @@ def count_params(model: nn.Module) -> dict[str, int]:
         trainable += t
         frozen += f
     return {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
-
-
-def _macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
-    """Multiply-accumulates of one call, per sample (batch dimension excluded)."""
-    batch = output.shape[0] if output.dim() > 0 else 1
-    per_sample = output.numel() // max(batch, 1)
-    if isinstance(module, _ConvNd) and not module.transposed:
-        k = 1
-        for size in module.kernel_size:
-            k *= size
-        return per_sample * k * (module.in_channels // module.groups)
-    if isinstance(module, nn.Linear):
-        return per_sample * module.in_features
-    return 0
 
 
 @dataclass
@@ -170,9 +152,11 @@ class ModelSummary:
 def summary(model: nn.Module, input_size: tuple[int, ...] = (1, 1, 48, 48)) -> ModelSummary:
     """Run one forward pass and tabulate every layer, Keras style.
 
-    The model runs in eval mode under ``torch.no_grad()`` on a constant grey image on the device
-    of its parameters; its train/eval mode is restored and every hook is removed afterwards,
-    even if the forward pass fails.
+    Shapes and multiply-accumulates are :func:`emotionkit.math.analyze`'s rows (one counting
+    rule for the package); the parameter columns add the Keras view (BatchNorm running
+    statistics as non-trainable parameters). The model runs in eval mode under
+    ``torch.no_grad()`` on the device of its parameters; each module's train/eval flag is
+    restored and every hook removed afterwards, even if the forward pass fails.
 
     Args:
         model: The model to summarise.
@@ -180,46 +164,32 @@ def summary(model: nn.Module, input_size: tuple[int, ...] = (1, 1, 48, 48)) -> M
 
     Returns:
         A :class:`ModelSummary`.
+
+    Raises:
+        ConfigError: The forward pass fails on ``input_size`` (the message has torch's reason).
     """
-    names = {m: n for n, m in model.named_modules()}
+    from ..math.model_cost import analyze
+
+    table = analyze(model, input_size)
+    by_name = {name: m for name, m in model.named_modules(remove_duplicate=False)}
+    batch = max(int(input_size[0]), 1)
     rows: list[LayerRow] = []
     seen: set[nn.Module] = set()
-
-    def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
-        out = output
-        while isinstance(out, (tuple, list)) and out:
-            out = out[0]
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
-        trainable, frozen = (0, 0) if module in seen else _own_counts(module)
-        seen.add(module)
-        macs = _macs(module, inputs, out) if isinstance(out, torch.Tensor) else 0
-        rows.append(
-            LayerRow(names[module] or type(module).__name__, type(module).__name__, shape,
-                     trainable + frozen, trainable, frozen, macs)
-        )
-
-    # leaves, plus containers that hold parameters of their own
-    tracked = [m for m in model.modules() if not next(m.children(), None) or sum(_own_counts(m))]
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
-    handles = []
-    try:
-        handles = [m.register_forward_hook(hook) for m in tracked]
-        with eval_mode(model), torch.no_grad():
-            output = model(torch.full(tuple(input_size), 0.5, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-    for m in tracked:
-        if m not in seen:
+    for cost in table:
+        module = by_name.get(cost.name)
+        first = module is not None and module not in seen
+        trainable, frozen = _own_counts(module) if first else (0, 0)
+        if module is not None:
+            seen.add(module)
+        rows.append(LayerRow(cost.name, cost.type, cost.output_shape or None, trainable + frozen,
+                             trainable, frozen, cost.macs // batch))
+    # modules with parameters of their own that the forward pass never called come last
+    for name, m in model.named_modules():
+        if m not in seen and sum(_own_counts(m)):
             trainable, frozen = _own_counts(m)
-            if trainable + frozen:
-                rows.append(LayerRow(names[m], type(m).__name__, None, trainable + frozen,
-                                     trainable, frozen, 0))
+            rows.append(LayerRow(name, type(m).__name__, None, trainable + frozen, trainable,
+                                 frozen, 0))
     counts = count_params(model)
-    out_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
     return ModelSummary(
         rows=rows,
         total_params=counts["total"],
@@ -228,7 +198,7 @@ def summary(model: nn.Module, input_size: tuple[int, ...] = (1, 1, 48, 48)) -> M
         total_macs=sum(r.macs for r in rows),
         input_size=tuple(input_size),
         name=getattr(model, "emotionkit_name", None),
-        output_shape=out_shape,
+        output_shape=table.output_shape,
     )
 
 
