@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,3 +140,129 @@ def test_random_curves_computed_once_and_equal_a_full_run():
     assert second.curves["random_deletion"] is first.curves["random_deletion"]
     for curve, aucs in full.aucs.items():
         assert torch.allclose(torch.as_tensor(second.aucs[curve]), torch.as_tensor(aucs))
+
+
+# --------------------------------------------------------------------------- failures, options
+class FailingPlugin:
+    """A third-party attribution explainer whose maps raise a plain RuntimeError."""
+
+    @staticmethod
+    def module():
+        import types
+
+        from emotionkit.explain import hookimpl
+        from emotionkit.explain.methods.saliency import Saliency
+
+        class Rise(Saliency):
+            name = "rise"
+
+            def attribute(self, state, x, target, options):
+                raise RuntimeError("out of\nluck")
+
+        module = types.ModuleType("ek_rise")
+        module.register_explainers = hookimpl(lambda register: register(Rise))
+        return module
+
+
+@pytest.fixture()
+def real_plugins(monkeypatch):
+    """The real registry with the built-ins and a failing plugin from distribution ek-rise 0.1."""
+    from emotionkit.explain import plugins
+
+    class Dist:
+        name, version = "ek-rise", "0.1"
+
+    class EntryPoint:
+        name, dist = "rise", Dist()
+
+        def load(self):
+            return FailingPlugin.module()
+
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [EntryPoint()])
+    monkeypatch.delenv(plugins.ENV_VAR, raising=False)
+    plugins.reset_plugins()
+    yield plugins
+    plugins.reset_plugins()
+
+
+def _check(checkpoint, out, *extra, env=None):
+    args = ["explain-check", "--model", str(checkpoint), "--data", "synthetic:3", "--n", "3",
+            "--steps", "2", "--out", str(out), *extra]  # fmt: skip
+    return CliRunner().invoke(cli, args, env=env)
+
+
+@pytest.fixture()
+def no_figures(monkeypatch):
+    """Record the figure paths instead of drawing them (drawing is tested above, and slow)."""
+    from emotionkit.explain.faithfulness import FaithfulnessResult
+    from emotionkit.explain.sanity import SanityCheckResult
+
+    drawn: list[str] = []
+
+    def fake(*args, **kwargs):
+        drawn.append(Path(args[-1]).name)
+
+    for cls, attrs in ((SanityCheckResult, ("plot", "plot_examples")),
+                       (FaithfulnessResult, ("plot",))):
+        for attr in attrs:
+            monkeypatch.setattr(cls, attr, fake)
+    monkeypatch.setattr("emotionkit.explain.sanity.plot_sanity", fake)
+    return drawn
+
+
+def test_a_failing_method_is_recorded_and_the_others_go_on(real_plugins, checkpoint, tmp_path,
+                                                           no_figures):
+    result = _check(checkpoint, tmp_path, "--methods", "rise,saliency")
+    assert result.exit_code == 1
+    line = "explainer 'rise' (plugin ek-rise 0.1) failed: RuntimeError: out of luck"
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: 1 of 2 methods failed: rise (see {tmp_path / 'table.md'})")
+    assert f"Warning: rise recorded as failed: {line}" in result.stderr
+    assert "Traceback" not in result.output
+    table = (tmp_path / "table.md").read_text()
+    assert "| rise | failed | | | | | | " in table and f"- rise: {line}" in table
+    assert "| saliency | " in table and "| saliency | failed" not in table
+    data = json.loads((tmp_path / "results.json").read_text())
+    rise, sal = data["summary"]
+    assert (rise["method"], rise["error"], data["failed"]) == ("rise", line, ["rise"])
+    assert data["methods"]["rise"]["error"] == line
+    assert sal["error"] is None and 0.0 <= sal["deletion_auc"] <= 1.0
+    assert no_figures == ["sanity_saliency.png", "sanity_saliency_examples.png",
+                          "faithfulness_saliency.png", "sanity.png"]  # only the method that ran
+    # EMOTIONKIT_DEBUG=1: the traceback is printed, the run still completes
+    result = _check(checkpoint, tmp_path / "debug", "--methods", "rise",
+                    env={"EMOTIONKIT_DEBUG": "1"})
+    assert result.exit_code == 1 and "Traceback (most recent call last)" in result.stderr
+    assert "RuntimeError: out of\nluck" in result.stderr
+    assert json.loads((tmp_path / "debug" / "results.json").read_text())["failed"] == ["rise"]
+
+
+def test_method_options_are_passed_and_recorded_with_defaults(real_plugins, checkpoint,
+                                                              tmp_path, no_figures):
+    result = _check(checkpoint, tmp_path / "a", "--methods", "saliency,integrated-gradients",
+                    "-o", "max_batch=2", "-o", "integrated-gradients.steps=3",
+                    "-o", "saliency.absolute=false", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    sal, ig = data["methods"]["saliency"], data["methods"]["integrated-gradients"]
+    assert sal["options"] == {"absolute": False, "max_batch": 2}
+    assert sal["sanity"]["options"] == sal["faithfulness"]["options"] == sal["options"]
+    assert ig["options"]["steps"] == 3 and ig["options"]["max_batch"] == 2
+    assert set(ig["options"]) == set(real_plugins.get("integrated-gradients").defaults)
+    assert data["summary"][0]["options"] == sal["options"]
+    # without -o: the defaults in effect, not {}
+    result = _check(checkpoint, tmp_path / "b", "--methods", "saliency", "--json")
+    assert json.loads(result.stdout)["methods"]["saliency"]["options"] == {
+        "absolute": True, "max_batch": 32}
+
+
+@pytest.mark.parametrize("option, code, message", [
+    ("nosuch=1", 2, "no checked method (saliency) has option 'nosuch'"),
+    ("grad-cam.layer=x", 2, "'grad-cam.layer': method 'grad-cam' is not checked"),
+    ("saliency.nosuch=1", 1, "Error: saliency: unknown option 'nosuch'"),
+    ("novalue", 2, "expected KEY=VALUE, got 'novalue'"),
+])
+def test_bad_method_options(real_plugins, checkpoint, tmp_path, option, code, message):
+    result = _check(checkpoint, tmp_path, "--methods", "saliency", "-o", option)
+    assert result.exit_code == code and message in result.output, result.output
+    assert not (tmp_path / "results.json").exists()

@@ -140,7 +140,9 @@ def explain(
     """
     from ..errors import UnknownExplainerError, UnknownLayerError
     from ..explain import get
+    from .plugins import load_plugins_showing_warnings
 
+    load_plugins_showing_warnings()
     try:
         explainer = get(method)
     except UnknownExplainerError as exc:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,45 @@ def _parse_methods(value: str | None) -> list[str]:
     from ..explain._similarity import is_attribution
 
     return [name for name in explain.available() if is_attribution(explain.get(name))]
+
+
+def _method_options(names: list[str], settings: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Resolve ``-o KEY=VALUE`` / ``-o METHOD.KEY=VALUE`` into options per method.
+
+    A plain ``KEY`` goes to every checked method that has that option; ``METHOD.KEY`` to that
+    method only. Values are parsed as for ``emotionkit explain -o``.
+
+    Raises:
+        click.BadParameter: A key no checked method takes, or a method that is not checked.
+        ConfigError: An option the named method does not have (lists the valid ones).
+    """
+    from .. import explain
+    from .explain import _parse_options
+
+    per: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for key, value in _parse_options(settings).items():
+        method, dot, option = key.rpartition(".")
+        if dot:
+            if method not in per:
+                raise click.BadParameter(
+                    f"{key!r}: method {method!r} is not checked (checked: {', '.join(names)})",
+                    param_hint="--option",
+                )
+            per[method][option] = value
+            continue
+        takers = [n for n in names if key in (getattr(explain.get(n), "defaults", None) or {})]
+        if not takers:
+            raise click.BadParameter(
+                f"no checked method ({', '.join(names)}) has option {key!r}; use METHOD.{key} "
+                "to pass it to one method", param_hint="--option",
+            )
+        for name in takers:
+            per[name][key] = value
+    for name, options in per.items():
+        resolve = getattr(explain.get(name), "resolve_options", None)
+        if options and callable(resolve):
+            resolve(options)  # an unknown option: ConfigError naming the valid ones
+    return per
 
 
 def _slug(name: str) -> str:
@@ -65,6 +106,9 @@ def summary_markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in summary:
+        if r.get("error"):
+            lines.append(f"| {r['method']} | failed | | | | | | {r['seconds']:.1f} |")
+            continue
         lines.append(
             f"| {r['method']} | {f(r['spearman_abs_final'])} | {f(r['ssim_abs_final'])} "
             f"| {f(r['deletion_auc'])} | {f(r['random_deletion_auc'])} "
@@ -78,6 +122,11 @@ def summary_markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str
         "random is better; insertion: higher than random is better.",
         "",
     ]
+    failed = [r for r in summary if r.get("error")]
+    if failed:
+        lines += ["## Failed methods", ""]
+        lines += [f"- {r['method']}: {r['error']}" for r in failed]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -95,6 +144,10 @@ def summary_markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str
 @click.option("--steps", type=int, default=50, show_default=True, help="Deletion/insertion steps.")
 @click.option("--baseline", type=click.Choice(BASELINES), default="zeros", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--option", "-o", "settings", multiple=True, metavar="[METHOD.]KEY=VALUE",
+              help="Method option as in 'emotionkit explain -o', e.g. -o max_batch=16 (every "
+              "checked method with that option) or -o integrated-gradients.steps=16 (one "
+              "method). Repeatable.")
 @click.option("--max-batch", type=int, default=None,
               help="Forward batch cap [default: 128 on CPU, 1024 on GPU].")
 @click.option(
@@ -120,6 +173,7 @@ def explain_check(
     steps: int,
     baseline: str,
     seed: int,
+    settings: tuple[str, ...],
     max_batch: int | None,
     precision: str,
     out_dir: str,
@@ -131,15 +185,21 @@ def explain_check(
     For each method: model-parameter randomization (maps of randomized copies compared with the
     original maps: Spearman and SSIM) and deletion/insertion curves against a random pixel order.
     Writes table.md, results.json and figures (sanity.png, sanity_<method>.png,
-    faithfulness_<method>.png) into OUT.
+    faithfulness_<method>.png) into OUT. A method that fails is recorded in the table and
+    results.json with its error and the others go on; the exit status is then 1.
     """
     from tqdm.auto import tqdm
 
+    from .. import explain
     from .._io import atomic_write_json, atomic_write_text
     from .._runtime import describe_machine, resolve_device
     from ..data import Dataset
+    from ..errors import EmotionKitError
+    from ..explain._similarity import jsonable, options_in_effect
     from ..explain.sanity import plot_sanity, sanity_check
     from ..training.precision import resolve_precision
+    from .main import DEBUG_ENV, _one_line
+    from .plugins import load_plugins_showing_warnings
 
     if n < 1:
         raise click.BadParameter(f"must be at least 1, got {n}", param_hint="--n")
@@ -147,9 +207,11 @@ def explain_check(
         raise click.BadParameter(f"must be at least 1, got {steps}", param_hint="--steps")
     if max_batch is not None and max_batch < 1:
         raise click.BadParameter(f"must be at least 1, got {max_batch}", param_hint="--max-batch")
+    load_plugins_showing_warnings()
     names = _parse_methods(methods)
     if not names:
         raise click.UsageError("no attribution explainers are registered")
+    method_options = _method_options(names, settings)
     dev = resolve_device(device)
     resolve_precision(precision, dev)  # refuse e.g. fp16 on a CPU before any work
     model, model_name = load_model_arg(model_spec, dev)
@@ -180,20 +242,37 @@ def explain_check(
     bar = tqdm(
         total=2 * len(names), desc="explain-check", unit="check", file=sys.stderr, disable=None
     )
+    failed: list[str] = []
     try:
         for name in names:
-            bar.set_postfix_str(f"{name}: sanity")
+            opts = method_options[name]
             t0 = time.perf_counter()
-            san = sanity_check(model, name, images, mode=mode, seed=seed)
-            t_san = time.perf_counter() - t0
-            bar.update()
-            bar.set_postfix_str(f"{name}: faithfulness")
-            t0 = time.perf_counter()
-            fai = _faithfulness_sharing_random(
-                random_cache, model, name, images, steps=steps, baseline=baseline, seed=seed,
-                max_batch=max_batch, precision=precision,
-            )
-            t_fai = time.perf_counter() - t0
+            sanity_done = False
+            try:
+                bar.set_postfix_str(f"{name}: sanity")
+                san = sanity_check(model, name, images, mode=mode, seed=seed, options=opts)
+                t_san = time.perf_counter() - t0
+                bar.update()
+                sanity_done = True
+                bar.set_postfix_str(f"{name}: faithfulness")
+                t1 = time.perf_counter()
+                fai = _faithfulness_sharing_random(
+                    random_cache, model, name, images, steps=steps, baseline=baseline,
+                    seed=seed, max_batch=max_batch, precision=precision, options=opts,
+                )
+                t_fai = time.perf_counter() - t1
+            except EmotionKitError as exc:  # record it and go on with the other methods
+                if os.environ.get(DEBUG_ENV):
+                    traceback.print_exception(exc, file=sys.stderr)
+                error = _one_line(exc)
+                click.echo(f"Warning: {name} recorded as failed: {error}", err=True)
+                failed.append(name)
+                bar.update(1 if sanity_done else 2)
+                used = jsonable(options_in_effect(explain.get(name), opts))
+                summary.append({"method": name, "error": error,
+                                "seconds": time.perf_counter() - t0, "options": used})
+                per_method[name] = {"error": error, "options": used}
+                continue
             bar.update()
             slug = _slug(name)
             san.plot(out / f"sanity_{slug}.png")
@@ -204,6 +283,7 @@ def explain_check(
             summary.append(
                 {
                     "method": name,
+                    "error": None,
                     "spearman_abs_final": final.get("spearman_abs"),
                     "ssim_abs_final": final.get("ssim_abs"),
                     "spearman_signed_final": final.get("spearman_signed"),
@@ -212,25 +292,34 @@ def explain_check(
                     "seconds": t_san + t_fai,
                     "seconds_sanity": t_san,
                     "seconds_faithfulness": t_fai,
+                    "options": jsonable(san.options),
                 }
             )
             per_method[name] = {
+                "error": None,
+                "options": jsonable(san.options),
                 "sanity": san.to_dict(),
                 "faithfulness": fai.to_dict(per_image=False),
             }
     finally:
         bar.close()
-    plot_sanity(sanity_results, out / "sanity.png")
+    if sanity_results:
+        plot_sanity(sanity_results, out / "sanity.png")
     table = summary_markdown(summary, meta)
     details = "\n".join(r.to_markdown() for r in sanity_results.values())
     atomic_write_text(out / "table.md", table + "\n## Per layer\n\n" + details)
-    results = {**meta, "summary": summary, "methods": per_method}
+    results = {**meta, "summary": summary, "methods": per_method, "failed": failed}
     atomic_write_json(out / "results.json", _finite(results))
     if as_json:
         click.echo(json.dumps(_finite(results), indent=2))
     else:
         click.echo(table)
         click.echo(f"Wrote table.md, results.json and figures to {out}")
+    if failed:
+        raise click.ClickException(
+            f"{len(failed)} of {len(names)} methods failed: {', '.join(failed)} "
+            f"(see {out / 'table.md'})"
+        )
 
 
 def _finite(value: Any) -> Any:

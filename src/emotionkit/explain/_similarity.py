@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,12 @@ def is_attribution(explainer: Any) -> bool:
 
 
 def explain_raw(
-    explainer: Any, model: nn.Module, images: torch.Tensor, target: Any, options: dict
+    explainer: Any,
+    model: nn.Module,
+    images: torch.Tensor,
+    target: Any,
+    options: dict,
+    used_options: dict | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Call an explainer through the plugin contract and return raw maps and targets.
 
@@ -86,6 +91,8 @@ def explain_raw(
         images: Float batch (N, C, H, W).
         target: Passed through (``None`` = predicted class, an index, or one per image).
         options: Method options.
+        used_options: When given, filled with the options in effect (see
+            :func:`options_in_effect`).
 
     Returns:
         ``(maps, targets)``: float32 maps (N, C', H', W') as returned (not display-normalised),
@@ -95,6 +102,8 @@ def explain_raw(
         ExplainError: The explanation does not have maps/targets of the expected batch size.
     """
     explanation = explainer.explain(model, images, target=target, **options)
+    if used_options is not None:
+        used_options.update(options_in_effect(explainer, options, explanation))
     maps = getattr(explanation, "maps", None)
     targets = getattr(explanation, "targets", None)
     kind = getattr(explanation, "kind", "attribution")
@@ -120,6 +129,31 @@ def explain_raw(
             f"{targets.shape[0]} targets for {n} images; expected (N, C, H, W) maps and N targets"
         )
     return maps, targets
+
+
+def options_in_effect(explainer: Any, options: dict, explanation: Any = None) -> dict:
+    """The options an explainer ran with, its defaults included.
+
+    Args:
+        explainer: The explainer.
+        options: The options the caller gave.
+        explanation: What ``explain`` returned, if available.
+
+    Returns:
+        The explanation's ``options`` when it has a dict of them (emotionkit explainers record
+        every option in effect there, e.g. ``max_batch`` resolved for the device); else the
+        explainer's ``resolve_options(options)`` (defaults merged in); else ``options``.
+    """
+    recorded = getattr(explanation, "options", None)
+    if isinstance(recorded, Mapping):
+        return dict(recorded)
+    resolve = getattr(explainer, "resolve_options", None)
+    if callable(resolve):
+        try:
+            return dict(resolve(options))
+        except Exception:  # a duck-typed plugin's own resolve_options: keep what was given
+            pass
+    return dict(options)
 
 
 # --------------------------------------------------------------------------- inputs

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +62,8 @@ class FaithfulnessResult:
         curves: ``{curve: (N, steps + 1)}`` target-class probabilities, for the curves in
             :data:`CURVES`.
         aucs: ``{curve: (N,)}`` area under each curve, per image.
-        options: The method options used.
+        options: The method options in effect, defaults included (as the explanation recorded
+            them; the given options for precomputed maps).
         seconds: Wall time of ``"explain"`` (computing the maps) and ``"curves"``.
         n_forward: Number of images sent through the model for the curves.
         precision: Precision of the curves' forward passes (``"fp32"``, ``"bf16"``, ``"fp16"``).
@@ -409,6 +410,7 @@ def faithfulness(
     progress: bool = False,
     precision: str = "fp32",
     rewrite_model: bool = True,
+    options: Mapping[str, Any] | None = None,
     **method_options: Any,
 ) -> FaithfulnessResult:
     """Deletion and insertion curves of an explainer's maps, against a random pixel order.
@@ -439,6 +441,9 @@ def faithfulness(
         rewrite_model: For the curves' forward passes, fold eval-mode BatchNorm into the
             convolution before it and give convolutions NHWC weights (exact up to rounding;
             checked on two images before use). The model itself is never modified.
+        options: Method options as a dict, merged under ``method_options``; the way to pass
+            options whose names are also parameters here (``max_batch``, ``steps``,
+            ``baseline``, ``seed``, ``precision``, ``progress``).
         **method_options: Passed to the explainer's ``explain``.
 
     Returns:
@@ -448,6 +453,7 @@ def faithfulness(
         ConfigError: Invalid ``steps``, ``max_batch``, ``baseline`` or target.
         ExplainError: The maps do not fit the images or are not finite.
     """
+    method_options = {**dict(options or {}), **method_options}
     device = model_device(model)
     plan_precision = resolve_precision(str(precision), device)
     x = as_image_batch(images, device)
@@ -464,6 +470,7 @@ def faithfulness(
     if bad or not curves:
         raise ConfigError(f"unknown curve {bad[0] if bad else None!r}; valid: {', '.join(CURVES)}")
     seconds: dict[str, float] = {}
+    used: dict[str, Any] = {}  # the explainer's options in effect
 
     with preserved_global_rng(seed):
         t0 = time.perf_counter()
@@ -472,7 +479,7 @@ def faithfulness(
                 raise ConfigError("give either a method or precomputed maps")
             name, explainer = resolve_method(method)
             with eval_mode(model):
-                raw, targets = explain_raw(explainer, model, x, target, method_options)
+                raw, targets = explain_raw(explainer, model, x, target, method_options, used)
         else:
             name = "maps" if method is None else resolve_method(method)[0]
             raw = torch.as_tensor(maps).detach().float()
@@ -523,7 +530,7 @@ def faithfulness(
         targets=targets.numpy(),
         curves={k: probs[i].double().numpy() for i, k in enumerate(curves)},
         aucs={k: aucs[i].numpy() for i, k in enumerate(curves)},
-        options=dict(method_options),
+        options=used or dict(method_options),
         seconds=seconds,
         n_forward=int(probs.numel()),
         precision=plan_precision.name,

@@ -30,8 +30,14 @@ def register_explainers(register: Callable[[Any], None]) -> None:
     ``name``: lower-case letters, digits and dashes, e.g. ``"gradient-x-input"``. The class is
     instantiated without arguments. The host collects what is registered; a plugin never edits
     emotionkit's own tables. If this function raises, nothing the plugin registered is kept and
-    the error is shown by ``emotionkit plugins``; a name already registered by another plugin
-    is an error that names both plugins.
+    the error is shown by ``emotionkit plugins``. A built-in's name is shadowed: the built-in
+    keeps it and the plugin's explainer is not used (with a warning); a name another
+    third-party plugin registered is an error that names both plugins.
+
+    An explainer should raise :class:`~emotionkit.errors.EmotionKitError` subclasses
+    (``ConfigError``, ``UnknownLayerError``, ``ExplainError``) for problems it can explain;
+    anything else it raises reaches the caller as a one-line
+    :class:`~emotionkit.errors.PluginError` naming the explainer and the plugin.
 
     Args:
         register: The callback that records one explainer class (or instance).

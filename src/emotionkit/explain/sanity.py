@@ -85,7 +85,7 @@ class SanityCheckResult:
         scores: ``{"<similarity>_<abs|signed>": array (steps, N)}`` per-image similarity.
         targets: The original model's class per image; every randomized model is explained for
             the same targets.
-        options: Method options used.
+        options: Method options in effect, defaults included (as the explanation recorded them).
         examples: For plotting: ``"images"`` (k, H, W), ``"original"`` (k, H, W) absolute maps and
             ``"randomized"`` (steps, k, H, W) absolute maps of the first k images.
         seconds: Wall time of the whole check.
@@ -416,6 +416,7 @@ def sanity_check(
     layers: Iterable[str] | None = None,
     n_examples: int = 4,
     progress: bool = False,
+    options: Mapping[str, Any] | None = None,
     **method_options: Any,
 ) -> SanityCheckResult:
     """Model-parameter randomization test of an explainer.
@@ -440,6 +441,8 @@ def sanity_check(
         n_examples: Number of images whose maps are kept for
             :meth:`SanityCheckResult.plot_examples`.
         progress: Show a progress bar on stderr.
+        options: Method options as a dict, merged under ``method_options``; the way to pass
+            options whose names are also parameters here (``seed``, ``progress``, ...).
         **method_options: Passed to ``explain``.
 
     Returns:
@@ -452,6 +455,7 @@ def sanity_check(
     """
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+    method_options = {**dict(options or {}), **method_options}
     sims = check_similarities(similarity)
     name, explainer = resolve_method(method)
     device = model_device(model)
@@ -474,10 +478,12 @@ def sanity_check(
             raise ExplainError(f"{type(model).__name__} has no parameters to randomize")
         steps = list(reversed(order))  # from the output towards the input
 
+        used: dict[str, Any] = {}
+
         def explain(m: nn.Module, tgt: Any) -> tuple[torch.Tensor, torch.Tensor]:
             _reseeded(seed)
             with eval_mode(m):
-                return explain_raw(explainer, m, x, tgt, method_options)
+                return explain_raw(explainer, m, x, tgt, method_options, used)
 
         original, targets = explain(work, target)
         k = min(n_examples, x.shape[0])
@@ -518,7 +524,7 @@ def sanity_check(
         n_randomized=list(range(1, len(steps) + 1)) if mode == "cascading" else [1] * len(steps),
         scores={key: np.stack(v) for key, v in scores.items()},
         targets=targets.numpy(),
-        options=dict(method_options),
+        options=used or dict(method_options),
         examples=examples,
         seconds=time.perf_counter() - start,
     )
@@ -607,10 +613,13 @@ def label_randomization_check(
         randomized = fit(model_factory(), shuffled)
         x = as_image_batch(images, model_device(reference))
 
+        used: dict[str, Any] = {}
+
         def explain(m: nn.Module, tgt: Any) -> tuple[torch.Tensor, torch.Tensor]:
             _reseeded(seed)
             with eval_mode(m):
-                return explain_raw(explainer, m, x.to(model_device(m)), tgt, method_options)
+                return explain_raw(explainer, m, x.to(model_device(m)), tgt, method_options,
+                                   used)
 
         original, targets = explain(reference, target)
         maps, got = explain(randomized, targets)
@@ -624,7 +633,7 @@ def label_randomization_check(
         n_randomized=[1],
         scores=scores,
         targets=targets.numpy(),
-        options=dict(method_options),
+        options=used or dict(method_options),
         examples={
             "images": x[:4].mean(1).cpu().numpy(),
             "original": reduce_channels(original[:4], absolute=True),
