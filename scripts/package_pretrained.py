@@ -27,6 +27,29 @@ ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "src/emotionkit/models/weights"
 
 
+def _step(run: dict) -> dict:
+    """One training run of a lineage: its command, wall time, hardware and post-processing."""
+    return {"command": "emotionkit " + " ".join(shlex.quote(a) for a in run.get("argv") or []),
+            "wall_seconds": round(float((run.get("result") or {}).get("wall_seconds") or 0), 1),
+            "hardware": run.get("machine"), "post_processing": run.get("post_processing")}
+
+
+def _lineage(run_dir: Path, run: dict) -> list[dict]:
+    """The runs a fine-tuned run started from (``init`` in run.json), oldest first."""
+    steps, seen = [], {run_dir.resolve()}
+    while run.get("init"):
+        source = Path(run["init"])
+        source = source if source.is_dir() else source.parent
+        if source.resolve() in seen or not (source / "run.json").exists():
+            steps.append({"command": f"(weights from {run['init']}, no run.json)",
+                          "wall_seconds": 0.0})
+            break
+        seen.add(source.resolve())
+        run = json.loads((source / "run.json").read_text())
+        steps.append(_step(run))
+    return steps[::-1]
+
+
 def main() -> None:
     import emotionkit as ek
     from emotionkit._checkpoint import write_checkpoint
@@ -65,6 +88,7 @@ def main() -> None:
     history = meta.get("history") or {}
     epochs = history.get("epochs") or []
     argv = run.get("argv") or []
+    lineage = _lineage(args.run, run)
     counts = count_params(model)
     record = {
         "class_names": list(meta.get("class_names") or ek.CLASS_NAMES),
@@ -88,6 +112,10 @@ def main() -> None:
             "started": run.get("started"),
             "notes": args.notes,
             "post_processing": run.get("post_processing"),
+            # the runs whose weights this one started from (train --init), oldest first
+            "started_from": lineage,
+            "total_wall_seconds": round(sum(step["wall_seconds"] for step in lineage) + float(
+                (run.get("result") or {}).get("wall_seconds") or 0), 1),
         },
         "accuracy": {"publictest": accuracy["none"], "publictest_flip": accuracy["flip"],
                      "publictest_tencrop": accuracy["tencrop"],
