@@ -54,6 +54,7 @@ def _shipped_models_table(app):
     for name in pretrained.available():
         meta = pretrained.metadata(name)
         acc, tr = meta["accuracy"], meta["training"]
+        steps = [*tr.get("started_from", []), {**tr, "command": tr["command"]}]
         lines += [
             name, "-" * len(name), "",
             f"- PublicTest accuracy: **{acc['publictest']:.4f}** without TTA, "
@@ -65,13 +66,17 @@ def _shipped_models_table(app):
             f"({meta['dataset']['n_train']} images), epoch selected on "
             f"{meta['dataset']['selected_on']}: {tr['epochs_run']} epochs, best epoch "
             f"{tr['best_epoch']}, seed {tr['seed']}",
-            f"- wall time {tr['wall_seconds'] / 60:.1f} min on ``{tr['hardware']}``",
+            f"- wall time {tr.get('total_wall_seconds', tr['wall_seconds']) / 60:.1f} min "
+            f"on ``{tr['hardware']}``",
             f"- emotionkit {meta['emotionkit']}; {tr.get('notes') or ''}", "",
-            "Command::", "", f"    {tr['command']}", "",
         ]
-        post = tr.get("post_processing")
-        if post:
-            lines += [f"Then: {post['method']}::", "", f"    {post['command']}", ""]
+        for i, step in enumerate(steps, 1):
+            head = f"Step {i} ({step['wall_seconds'] / 60:.1f} min)" if len(steps) > 1 \
+                else "Command"
+            lines += [f"{head}::", "", f"    {step['command']}", ""]
+            post = step.get("post_processing")
+            if post:
+                lines += [f"Then: {post['method']}::", "", f"    {post['command']}", ""]
     out = Path(app.srcdir) / "_generated"
     out.mkdir(exist_ok=True)
     text = "\n".join(lines) if lines else "No weights are shipped in this build.\n"
