@@ -65,12 +65,30 @@ class HookSet:
         self.remove()
 
 
+def _refuse_inference_tensors(model: nn.Module) -> None:
+    """Refuse a model whose tensors were made inside ``torch.inference_mode()``.
+
+    Autograd cannot use such tensors (and their ``requires_grad`` cannot be restored outside
+    inference mode), so no explainer could work on the model.
+    """
+    named = [*model.named_parameters(), *model.named_buffers()]
+    bad = [name for name, tensor in named if tensor.is_inference()]
+    if bad:
+        raise ExplainError(
+            f"the model's tensors were created inside torch.inference_mode() ({bad[0]!r}"
+            f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}), and autograd cannot use "
+            "them; create or load the model outside inference_mode (torch.no_grad() is fine)"
+        )
+
+
 class ModelState:
     """Puts a model into the state explainers need and restores it exactly.
 
     On entry: every module in eval mode, every parameter with ``requires_grad=False``, gradient
-    recording enabled. On exit (always): hooks removed, swapped modules put back, each module's
-    ``training`` flag and each parameter's ``requires_grad`` restored, grad mode restored.
+    recording enabled and :func:`torch.inference_mode` off (a model whose tensors were made in
+    inference mode is refused with :class:`~emotionkit.errors.ExplainError`). On exit
+    (always): hooks removed, swapped modules put back, each module's ``training`` flag and each
+    parameter's ``requires_grad`` restored, grad mode restored.
 
     Args:
         model: The model to explain.
@@ -161,6 +179,7 @@ class ModelState:
 
     # -------------------------------------------------------------- enter / exit
     def __enter__(self) -> ModelState:
+        _refuse_inference_tensors(self.model)
         try:
             self._training = [(m, m.training) for m in self.model.modules()]
             self._requires_grad = [(p, p.requires_grad) for p in self.model.parameters()]
@@ -168,6 +187,8 @@ class ModelState:
             for p, _ in self._requires_grad:
                 p.requires_grad_(False)
             self._grad_mode = contextlib.ExitStack()
+            # explanations need autograd, also when the caller is inside torch.inference_mode()
+            self._grad_mode.enter_context(torch.inference_mode(False))
             self._grad_mode.enter_context(torch.enable_grad())
         except BaseException:
             self._restore()

@@ -12,7 +12,13 @@ The contract of :meth:`Explainer.explain`:
 * ``model`` is any ``torch.nn.Module`` mapping float images (N, C, H, W) in [0, 1] to logits
   (N, classes). It is used in eval mode with parameters frozen; afterwards its modes,
   ``requires_grad`` flags, hooks and modules are exactly as before, also when the call raises.
-  Parameter ``.grad`` is never touched.
+  Parameter ``.grad`` is never touched. Before any real work the model runs once on the first
+  image (:func:`~emotionkit.explain.inputs.check_model_input`): images it cannot take, or an
+  output that is not a logits tensor (a dict, a tuple), raise
+  :class:`~emotionkit.errors.ExplainError` naming the shape.
+* ``explain`` may be called inside :func:`torch.inference_mode`: it runs with inference mode
+  off and returns ordinary tensors (a model whose tensors were made in inference mode is
+  refused with :class:`~emotionkit.errors.ExplainError`).
 * ``images``: a float tensor in [0, 1] (N, C, H, W), (N, H, W) or (H, W); a uint8 tensor or
   array on 0..255 of those shapes; a list of images; or an emotionkit ``Dataset`` (or a slice
   of one). The explainer works on its own detached copy on the model's device.
@@ -20,7 +26,8 @@ The contract of :meth:`Explainer.explain`:
   every image, or a sequence with one index or name per image. A target outside the model's
   classes raises :class:`~emotionkit.errors.ConfigError`; a requested target is never replaced.
 * ``options``: keyword options listed in ``defaults``; an unknown option raises
-  :class:`~emotionkit.errors.ConfigError` naming the valid ones.
+  :class:`~emotionkit.errors.ConfigError` naming the valid ones, and so does a value out of its
+  range (counts have a sane maximum; see :func:`check_int` and :func:`check_memory`).
 * The result is an :class:`~emotionkit.explain.Explanation` whose ``options`` hold every option
   in effect. Results for a batch equal the results for each image alone.
 
@@ -30,9 +37,10 @@ Most methods produce one map per image for a target class; they subclass
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -44,7 +52,13 @@ from .._names import unknown_name_message
 from ..errors import ConfigError, ExplainError
 from ._model_state import ModelState
 from .explanation import Explanation
-from .inputs import as_batch, model_class_names, model_device, parse_target
+from .inputs import (
+    as_batch,
+    check_model_input,
+    model_class_names,
+    model_device,
+    parse_target,
+)
 
 __all__ = [
     "Explainer",
@@ -56,6 +70,7 @@ __all__ = [
     "check_float",
     "check_choice",
     "check_bool",
+    "check_memory",
     "chunks",
     "resolve_max_batch",
     "target_scores",
@@ -69,7 +84,21 @@ def check_model(model: Any) -> nn.Module:
     return model
 
 
-def check_int(method: str, key: str, value: Any, minimum: int | None = None) -> int:
+#: The most working memory (bytes) that an option may make a method set aside in one piece
+#: (occlusion's window masks, SmoothGrad's noisy copies of an image, ...). Options that would
+#: need more are refused with a :class:`ConfigError` before anything is allocated.
+MEMORY_BUDGET = 2 * 1024**3
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1e6:
+        return f"{value:g}"
+    return repr(value)
+
+
+def check_int(
+    method: str, key: str, value: Any, minimum: int | None = None, maximum: int | None = None
+) -> int:
     """Check an integer option.
 
     Args:
@@ -77,6 +106,7 @@ def check_int(method: str, key: str, value: Any, minimum: int | None = None) -> 
         key: Option name.
         value: The value given.
         minimum: Smallest allowed value.
+        maximum: Largest allowed value (a sane bound on work or memory).
 
     Returns:
         The value as ``int``.
@@ -86,12 +116,17 @@ def check_int(method: str, key: str, value: Any, minimum: int | None = None) -> 
     ):
         raise ConfigError(f"{method}: option {key!r} must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
-        raise ConfigError(f"{method}: option {key!r} must be >= {minimum}, got {value!r}")
+        raise ConfigError(f"{method}: option {key!r} must be >= {minimum}, "
+                          f"got {_number_text(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{method}: option {key!r} must be <= {maximum}, "
+                          f"got {_number_text(value)}")
     return int(value)
 
 
 def check_float(
-    method: str, key: str, value: Any, minimum: float | None = None, strict: bool = False
+    method: str, key: str, value: Any, minimum: float | None = None, strict: bool = False,
+    maximum: float | None = None,
 ) -> float:
     """Check a finite float option (``minimum`` inclusive, or exclusive when ``strict``).
 
@@ -100,7 +135,8 @@ def check_float(
         key: Option name.
         value: The value given.
         minimum: Lower bound.
-        strict: Whether the bound is exclusive.
+        strict: Whether the lower bound is exclusive.
+        maximum: Upper bound (inclusive).
 
     Returns:
         The value as ``float``.
@@ -110,7 +146,34 @@ def check_float(
     if minimum is not None and (value <= minimum if strict else value < minimum):
         relation = ">" if strict else ">="
         raise ConfigError(f"{method}: option {key!r} must be {relation} {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{method}: option {key!r} must be <= {maximum:g}, "
+                          f"got {_number_text(value)}")
     return float(value)
+
+
+def _size_text(nbytes: float) -> str:
+    for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2)):
+        if nbytes >= size:
+            return f"{nbytes / size:.3g} {unit}"
+    return f"{nbytes:.0f} bytes"
+
+
+def check_memory(method: str, what: str, nbytes: float, hint: str) -> None:
+    """Refuse options that would make a method allocate more than :data:`MEMORY_BUDGET`.
+
+    Args:
+        method: Explainer name, for the message.
+        what: What needs the memory, e.g. ``"the window masks"``.
+        nbytes: The bytes it needs.
+        hint: Which option to change, e.g. ``"use a larger stride"``.
+
+    Raises:
+        ConfigError: ``nbytes`` is over the budget.
+    """
+    if nbytes > MEMORY_BUDGET:
+        raise ConfigError(f"{method}: {what} would need {_size_text(nbytes)} of memory (the "
+                          f"limit is {_size_text(MEMORY_BUDGET)}); {hint}")
 
 
 def check_choice(method: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -173,12 +236,36 @@ def target_scores(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torc
     }
 
 
+def _outside_inference_mode(explain: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an ``explain`` method so that it runs with :func:`torch.inference_mode` off."""
+
+    @functools.wraps(explain)
+    def wrapper(self: Explainer, *args: Any, **kwargs: Any) -> Any:
+        if not torch.is_inference_mode_enabled():
+            return explain(self, *args, **kwargs)
+        with torch.inference_mode(False):
+            return explain(self, *args, **kwargs)
+
+    wrapper._emotionkit_outside_inference_mode = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class Explainer(ABC):
     """Base class of every explainer (see the module docstring for the full contract).
 
     Subclasses set ``name``, ``description`` and ``defaults`` and implement :meth:`explain`.
     An explainer keeps no state between calls: one instance may serve any number of calls.
+    Every subclass's :meth:`explain` runs with :func:`torch.inference_mode` switched off, so
+    explanations (which need autograd) also work when called inside an inference-mode block,
+    and the result holds ordinary tensors.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        method = cls.__dict__.get("explain")
+        if (callable(method) and not getattr(method, "__isabstractmethod__", False)
+                and not getattr(method, "_emotionkit_outside_inference_mode", False)):
+            cls.explain = _outside_inference_mode(method)  # type: ignore[method-assign]
 
     #: The registered name (lower-case letters, digits and dashes).
     name: ClassVar[str] = ""
@@ -288,6 +375,7 @@ class AttributionExplainer(Explainer):
         class_names = model_class_names(model)
         spec = parse_target(target, len(x), class_names)
         with ModelState(model) as state:
+            check_model_input(state.model, x, self.name)
             result = self.attribute(state, x, spec, opts)
         if result.maps.shape[0] != x.shape[0]:
             raise ExplainError(

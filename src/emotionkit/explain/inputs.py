@@ -7,7 +7,7 @@ modified, never made to require gradients, and never receives a ``.grad``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,10 +15,12 @@ import torch
 from torch import nn
 
 from ..data.classes import CLASS_NAMES
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError, EmotionKitError, ExplainError, UnknownNameError
 
 __all__ = [
     "as_batch",
+    "check_logits",
+    "check_model_input",
     "model_device",
     "model_class_names",
     "parse_target",
@@ -96,11 +98,17 @@ def as_batch(
         dtype: Floating dtype of the batch (the model's).
 
     Returns:
-        A tensor that shares no memory with ``images`` and does not require gradients.
+        A tensor that shares no memory with ``images`` and does not require gradients; a normal
+        tensor (usable with autograd) also when called inside :func:`torch.inference_mode`.
 
     Raises:
         ConfigError: Wrong type, shape, value range, or non-finite values.
     """
+    with torch.inference_mode(False):
+        return _as_batch(images, device, dtype)
+
+
+def _as_batch(images: Any, device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
     t = _to_tensor(images)
     if t.dtype == torch.bool or t.is_complex():
         raise ConfigError(f"images must be real numbers, got dtype {t.dtype}")
@@ -129,6 +137,98 @@ def as_batch(
             f"got values {lo:.4g}..{hi:.4g}{hint}"
         )
     return t.to(device=device, dtype=dtype, copy=True)
+
+
+def check_logits(out: Any, where: str = "") -> torch.Tensor:
+    """Return ``out`` if it is a logits tensor (N, classes), else raise :class:`ExplainError`.
+
+    Args:
+        out: What the model's forward returned.
+        where: Prefix for the message (an explainer name), or ``""``.
+
+    Returns:
+        ``out``.
+    """
+    prefix = f"{where}: " if where else ""
+    if isinstance(out, torch.Tensor):
+        if out.ndim != 2:
+            raise ExplainError(f"{prefix}the model must return logits of shape (N, classes), "
+                               f"got {tuple(out.shape)}")
+        return out
+    if isinstance(out, Mapping):
+        keys = ", ".join(repr(k) for k in list(out)[:5]) + (", ..." if len(out) > 5 else "")
+        got = f"a {type(out).__name__} (keys {keys})" if out else f"an empty {type(out).__name__}"
+    elif isinstance(out, (tuple, list)):
+        got = f"a {type(out).__name__} of {len(out)} items"
+    else:
+        got = f"a {type(out).__name__}"
+    raise ExplainError(f"{prefix}the model returns {got}, not a logits tensor (N, classes); "
+                       "wrap it in a module whose forward returns the logits")
+
+
+def _first_conv_channels(model: nn.Module) -> int | None:
+    for module in model.modules():
+        if isinstance(module, nn.modules.conv._ConvNd):
+            return int(module.in_channels)
+    return None
+
+
+def _expected_input(model: nn.Module) -> tuple[int, ...] | None:
+    name = getattr(model, "emotionkit_name", None)
+    if isinstance(name, str):
+        from ..models import ModelZoo
+
+        try:
+            return tuple(ModelZoo.get_info(name).input_size)
+        except EmotionKitError:
+            return None
+    return None
+
+
+def check_model_input(model: nn.Module, x: torch.Tensor, method: str) -> torch.Tensor:
+    """Run the model once on the first image; refuse images it cannot take and non-logit outputs.
+
+    Done once per explanation, before any real work, so that a 3-channel image for a gray
+    model, a wrong image size or a model returning a dict fails with one clear message naming
+    the shape instead of a torch error deep inside a method.
+
+    Args:
+        model: The model, already in eval mode (inside the explainer's model state).
+        x: The prepared batch (N, C, H, W).
+        method: Explainer name, for the message.
+
+    Returns:
+        The logits of ``x[:1]`` (1, classes).
+
+    Raises:
+        ExplainError: The forward pass fails on these images, or does not return logits
+            (N, classes).
+    """
+    shape = tuple(x.shape)
+    try:
+        with torch.no_grad():
+            out = model(x[:1])
+    except EmotionKitError:
+        raise
+    except Exception as exc:
+        hints = []
+        channels = _first_conv_channels(model)
+        if channels is not None and channels != shape[1]:
+            hints.append(f"its first convolution takes {channels}-channel images")
+        expected = _expected_input(model)
+        if expected is not None and tuple(expected) != shape[1:]:
+            hints.append(f"{model.emotionkit_name} takes (N, {', '.join(map(str, expected))})")
+        hint = f" ({'; '.join(hints)})" if hints else ""
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ExplainError(
+            f"{method}: the model fails on images of shape {shape}{hint}: "
+            f"{type(exc).__name__}: {first}"
+        ) from exc
+    out = check_logits(out, method)
+    if out.shape[0] != 1:
+        raise ExplainError(f"{method}: the model returns {out.shape[0]} rows of logits for 1 "
+                           f"image of shape {tuple(x[:1].shape)}; expected (1, classes)")
+    return out
 
 
 def _one_target(value: Any, class_names: Sequence[str] | None, where: str) -> int:
@@ -211,12 +311,7 @@ def resolve_targets(
     Raises:
         ConfigError: An index is outside ``0..num_classes-1`` (names the image and value).
     """
-    if logits.ndim != 2:
-        from ..errors import ExplainError
-
-        raise ExplainError(
-            f"the model must return logits of shape (N, classes), got {tuple(logits.shape)}"
-        )
+    check_logits(logits)
     if target is None:
         return logits.detach().argmax(dim=1)
     chunk = target[offset : offset + logits.shape[0]]

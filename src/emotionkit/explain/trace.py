@@ -23,7 +23,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import ExplainError
 
-__all__ = ["ForwardTrace", "trace_forward", "FUNCTIONAL_ACTIVATION_NAMES"]
+__all__ = ["ForwardTrace", "trace_forward", "FUNCTIONAL_ACTIVATION_NAMES", "is_activation_module"]
 
 # Names of torch functions / Tensor methods that are element-wise activations. Matching on the
 # function name covers ``torch.relu``, ``F.relu``, ``Tensor.relu`` and their in-place variants.
@@ -35,6 +35,13 @@ FUNCTIONAL_ACTIVATION_NAMES: frozenset[str] = frozenset(
         "softplus", "softsign", "logsigmoid", "tanhshrink", "threshold", "threshold_", "glu",
     }
 )  # fmt: skip
+
+# ``clamp`` / ``clip`` / ``clamp_min`` with a lower bound of 0 and no upper bound is a ReLU
+# written as a function (``x.clamp(min=0)``); it is recorded as ``"clamp(min=0)"``.
+_CLAMP_NAMES: frozenset[str] = frozenset(
+    {"clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_min_"}
+)
+CLAMP_RELU_NAME = "clamp(min=0)"
 
 
 @dataclass
@@ -49,7 +56,8 @@ class ForwardTrace:
         output_shapes: One entry per item of ``calls``: the output's shape as a tuple, a tuple of
             shapes for tuple/list outputs, or ``None`` for non-tensor outputs.
         functional_activations: Names of element-wise activation functions (``"relu"``,
-            ``"gelu"``, ...) called outside an activation module's own ``forward``, in call order.
+            ``"gelu"``, ...; ``"clamp(min=0)"`` for a clamp at zero without an upper bound)
+            called outside an activation module's own ``forward``, in call order.
         functional_activation_sites: ``(function_name, module_name)`` for each item of
             ``functional_activations``: the innermost module whose ``forward`` called it
             (``""`` for the root model).
@@ -112,9 +120,26 @@ class ForwardTrace:
         return dict(self.calls)
 
 
-def _is_activation_module(module: nn.Module) -> bool:
-    """Whether ``module`` is one of torch's activation modules (nn.ReLU, nn.GELU, ...)."""
-    return type(module).__module__ == "torch.nn.modules.activation"
+def is_activation_module(module: nn.Module) -> bool:
+    """Whether ``module`` is one of torch's activation modules (nn.ReLU, nn.GELU, ...).
+
+    A subclass of one (``class MyReLU(nn.ReLU)``) counts as that activation.
+    """
+    return any(cls.__module__ == "torch.nn.modules.activation" for cls in type(module).__mro__)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _clamps_at_zero(name: str, args: tuple, kwargs: dict | None) -> bool:
+    """Whether a clamp call is ``max(x, 0)``: lower bound 0, no upper bound."""
+    kwargs = kwargs or {}
+    low = kwargs.get("min", args[1] if len(args) > 1 else None)
+    if name.startswith("clamp_min"):
+        return _is_number(low) and low == 0
+    high = kwargs.get("max", args[2] if len(args) > 2 else None)
+    return _is_number(low) and low == 0 and high is None
 
 
 def _shape_of(output: Any) -> Any:
@@ -143,9 +168,11 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         state = self.state
         name = getattr(func, "__name__", "")
-        if name in FUNCTIONAL_ACTIVATION_NAMES:
+        if name in _CLAMP_NAMES and _clamps_at_zero(name, args, kwargs):
+            name = CLAMP_RELU_NAME
+        if name in FUNCTIONAL_ACTIVATION_NAMES or name == CLAMP_RELU_NAME:
             inner = state.stack[-1] if state.stack else None
-            if inner is None or not _is_activation_module(inner[1]):
+            if inner is None or not is_activation_module(inner[1]):
                 site = inner[0] if inner is not None else ""
                 state.trace.functional_activations.append(name)
                 state.trace.functional_activation_sites.append((name, site))

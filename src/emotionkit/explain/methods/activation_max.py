@@ -26,6 +26,7 @@ the same on every machine.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from types import MappingProxyType
 from typing import Any
@@ -45,6 +46,7 @@ from ..base import (
     check_bool,
     check_float,
     check_int,
+    check_memory,
     check_model,
     chunks,
     resolve_max_batch,
@@ -52,6 +54,13 @@ from ..base import (
 from ..explanation import Explanation
 from ..inputs import as_batch, model_device
 from ._common import model_trace, progress_bar
+
+#: The most gradient-ascent steps per call.
+MAX_STEPS = 100_000
+#: The largest jitter, in pixels.
+MAX_SHIFT = 10_000
+#: The most pixels (C * H * W) of one synthesized image.
+MAX_INPUT_PIXELS = 1 << 22
 
 
 class _StopForward(Exception):
@@ -113,13 +122,12 @@ def roll_batch(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Ten
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Blur each channel of (K, C, H, W) with a Gaussian of std ``sigma`` (reflect padding)."""
     radius = max(1, math.ceil(2 * sigma))
+    if radius > min(x.shape[-1] - 1, x.shape[-2] - 1):
+        return x  # image smaller than the kernel: skip blurring rather than fail
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     kernel = torch.exp(-(t**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()
     c = x.shape[1]
-    pad = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
-    if pad < radius:  # image smaller than the kernel: skip blurring rather than fail
-        return x
     y = F.pad(x, (radius, radius, 0, 0), mode="reflect")
     y = F.conv2d(y, kernel.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     y = F.pad(y, (0, 0, radius, radius), mode="reflect")
@@ -171,11 +179,23 @@ def _channel_generator(seed: int, channel: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
+def _is_whole(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+
+
 def _input_shape(model: nn.Module, option: Any, images: torch.Tensor | None) -> tuple[int, ...]:
     if option is not None:
+        if (isinstance(option, (str, bytes)) or not hasattr(option, "__len__")
+                or not all(_is_whole(v) for v in option)):
+            raise ConfigError(f"activation-max: input_shape must be (C, H, W), got {option!r}")
         shape = tuple(int(v) for v in option)
         if len(shape) != 3 or min(shape) < 1:
             raise ConfigError(f"activation-max: input_shape must be (C, H, W), got {option!r}")
+        if math.prod(shape) > MAX_INPUT_PIXELS:
+            raise ConfigError(f"activation-max: input_shape {shape} has {math.prod(shape):,} "
+                              f"pixels; the limit is {MAX_INPUT_PIXELS:,}")
         return shape
     if images is not None:
         return tuple(images.shape[1:])
@@ -196,11 +216,11 @@ class ActivationMax(Explainer):
     Keyword Args:
         layer: Layer name (default: the last convolution in execution order).
         channels: ``None`` (all), an index, ``"0-63"``-style ranges, or a list.
-        steps: Gradient-ascent steps.
+        steps: Gradient-ascent steps (0 to :data:`MAX_STEPS`).
         lr: Adam learning rate (pixels are on [0, 1]; Adam's usual betas 0.9, 0.999).
         l2: Weight of the L2 decay of ``pixel - 0.5``.
         tv: Weight of the total-variation penalty.
-        jitter: Largest random shift in pixels per step (0: none).
+        jitter: Largest random shift in pixels per step (0: none; at most :data:`MAX_SHIFT`).
         blur_every: Blur every k steps (0: never).
         blur_sigma: Standard deviation of that blur in pixels.
         init_noise: Standard deviation of the starting noise around 0.5.
@@ -245,11 +265,11 @@ class ActivationMax(Explainer):
         if target is not None:
             raise ConfigError(f"{self.name} takes no target; choose channels with channels=")
         opts = self.resolve_options(options)
-        steps = check_int(self.name, "steps", opts["steps"], 0)
+        steps = check_int(self.name, "steps", opts["steps"], 0, MAX_STEPS)
         lr = check_float(self.name, "lr", opts["lr"], 0.0, strict=True)
         l2 = check_float(self.name, "l2", opts["l2"], 0.0)
         tv = check_float(self.name, "tv", opts["tv"], 0.0)
-        jitter = check_int(self.name, "jitter", opts["jitter"], 0)
+        jitter = check_int(self.name, "jitter", opts["jitter"], 0, MAX_SHIFT)
         blur_every = check_int(self.name, "blur_every", opts["blur_every"], 0)
         blur_sigma = check_float(self.name, "blur_sigma", opts["blur_sigma"], 0.0, strict=True)
         init_noise = check_float(self.name, "init_noise", opts["init_noise"], 0.0)
@@ -287,6 +307,11 @@ class ActivationMax(Explainer):
                                    "(N, C, h, w) or (N, units)")
             channels = parse_channels(opts["channels"], out_shape[1], self.name)
             opts["layer"], opts["channels"] = layer, channels
+            together = min(len(channels), max_batch)
+            # per image in a batch: the pixels, Adam's two moments and the gradient
+            check_memory(self.name, f"{together} images of shape {shape} optimized together",
+                         together * math.prod(shape) * 4 * (torch.finfo(dtype).bits // 8),
+                         "use a smaller max_batch or input_shape")
             gen = torch.Generator().manual_seed(0)
             check_batch = torch.rand((2, *shape), generator=gen).to(device=device, dtype=dtype)
             prefix = speed_up_prefix(

@@ -11,15 +11,22 @@ the same mask. A ReLU module reused at several places is therefore guided per ca
 in-place ReLUs are handled exactly. Hooks are removed when the call ends, even if the forward
 or backward pass raises.
 
+A subclass of ``nn.ReLU`` is a ReLU module and is guided the same way (the hook applies the
+mask itself, so its ``forward`` may compute the ReLU any way it likes).
+
 Activations it cannot guide are never handled silently:
 
-* functional activations (``F.relu``/``torch.relu`` inside ``forward``, found by tracing one
-  forward pass) are refused with :class:`~emotionkit.errors.ExplainError`, since no hook can
-  reach them; ``nonrelu="pass"`` lets their ordinary gradient through instead;
+* functional activations (``F.relu``/``torch.relu``, or ``x.clamp(min=0)``, inside ``forward``,
+  found by tracing one forward pass) are refused with :class:`~emotionkit.errors.ExplainError`,
+  since no hook can reach them; ``nonrelu="pass"`` lets their ordinary gradient through instead;
 * other activation modules (LeakyReLU, PReLU, ELU, GELU, ...) follow option ``nonrelu``:
   ``"refuse"`` (default) raises; ``"treat-as-relu"`` applies the ReLU rule above to
   activations whose slope is 1 for positive inputs (LeakyReLU, PReLU, RReLU, ELU, CELU) and
-  refuses the others; ``"pass"`` leaves their ordinary gradient unchanged.
+  refuses the others; ``"pass"`` leaves their ordinary gradient unchanged;
+* a model in which nothing can be guided (no ReLU module runs, e.g. one whose only
+  non-linearity is a ``torch.where`` or a product with a mask) is refused as well, since the
+  result would be the plain gradient (``saliency`` with ``absolute=False``); ``nonrelu="pass"``
+  accepts that plain gradient (``extras["guided_layers"]`` is then empty).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from torch import nn
 from ...errors import ExplainError
 from .._model_state import ModelState
 from ..base import Attribution, AttributionExplainer, check_choice
+from ..trace import is_activation_module
 from ._common import input_gradients, model_trace
 
 NONRELU_CHOICES = ("refuse", "treat-as-relu", "pass")
@@ -42,8 +50,7 @@ _NOT_ELEMENTWISE = (nn.Softmax, nn.LogSoftmax, nn.Softmin, nn.Softmax2d, nn.Mult
 
 
 def _is_activation(module: nn.Module) -> bool:
-    return (type(module).__module__ == "torch.nn.modules.activation"
-            and not isinstance(module, _NOT_ELEMENTWISE))
+    return is_activation_module(module) and not isinstance(module, _NOT_ELEMENTWISE)
 
 
 def _clamp_hook(mask: torch.Tensor):
@@ -69,7 +76,8 @@ def install_guided_hooks(state: ModelState, hooks, x: torch.Tensor, nonrelu: str
         ``"<function> in <module>"``).
 
     Raises:
-        ExplainError: A functional or non-ReLU activation that the ``nonrelu`` rule refuses.
+        ExplainError: A functional or non-ReLU activation that the ``nonrelu`` rule refuses, or
+            (unless ``nonrelu="pass"``) nothing to guide at all.
     """
     trace = model_trace(state, x)
     ran = trace.modules()
@@ -97,6 +105,12 @@ def install_guided_hooks(state: ModelState, hooks, x: torch.Tensor, nonrelu: str
         raise ExplainError(
             f"{method}: cannot guide non-ReLU activation(s) {', '.join(refused)}; "
             f"use {hint}"
+        )
+    if not guided and nonrelu != "pass":
+        raise ExplainError(
+            f"{method}: nothing to guide: no nn.ReLU module runs in "
+            f"{type(state.model).__name__}'s forward pass, so the map would be the plain "
+            "gradient; use nn.ReLU modules, or nonrelu='pass' to accept the plain gradient"
         )
     for _, module in guided:
         masks: list[torch.Tensor] = []

@@ -21,6 +21,12 @@ from ._common import clean_logits, flat_chunks, input_gradients, progress_bar
 
 RULES = ("gausslegendre", "trapezoid", "midpoint", "left", "right")
 BASELINE_WORDS = ("black", "white", "mean")
+#: The most path points an explanation may use (Gauss-Legendre is exact for polynomials of
+#: degree below ``2 * steps``; published work uses 20 to 300 Riemann steps).
+MAX_STEPS = 1024
+# numpy's leggauss solves a dense eigenproblem (cubic in steps); above this, scipy's
+# roots_legendre (the same nodes and weights to float precision) is much faster
+_NUMPY_GAUSS_MAX = 256
 
 
 def quadrature(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,8 +41,15 @@ def quadrature(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(alphas, weights)`` float64 arrays of length ``steps``.
     """
+    if not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"integrated-gradients: steps must be in 1..{MAX_STEPS}, got {steps}")
     if rule == "gausslegendre":
-        nodes, weights = np.polynomial.legendre.leggauss(steps)
+        if steps <= _NUMPY_GAUSS_MAX:
+            nodes, weights = np.polynomial.legendre.leggauss(steps)
+        else:
+            from scipy.special import roots_legendre
+
+            nodes, weights = roots_legendre(steps)
         return (nodes + 1.0) / 2.0, weights / 2.0
     if rule == "trapezoid":
         if steps < 2:
@@ -90,7 +103,7 @@ class IntegratedGradients(AttributionExplainer):
 
     Keyword Args:
         baseline: Number, ``"black"``, ``"white"``, ``"mean"`` or an image (default 0: black).
-        steps: Number of points on the path.
+        steps: Number of points on the path (1 to :data:`MAX_STEPS`).
         rule: Quadrature rule (``"gausslegendre"`` default, ``"trapezoid"``, ``"midpoint"``,
             ``"left"``, ``"right"``).
         max_batch: Path points per forward/backward pass (default None: 32 on CPU, 256 on GPU).
@@ -106,7 +119,7 @@ class IntegratedGradients(AttributionExplainer):
     smoothable = True
 
     def attribute(self, state, x, target, options) -> Attribution:
-        steps = check_int(self.name, "steps", options["steps"], 1)
+        steps = check_int(self.name, "steps", options["steps"], 1, MAX_STEPS)
         rule = check_choice(self.name, "rule", options["rule"], RULES)
         max_batch = options["max_batch"]
         baseline = make_baseline(options["baseline"], x)

@@ -15,6 +15,7 @@ from ..base import Explainer, check_model, chunks, resolve_max_batch, target_sco
 from ..explanation import Explanation
 from ..inputs import (
     as_batch,
+    check_model_input,
     model_class_names,
     model_device,
     parse_target,
@@ -62,6 +63,7 @@ class LayerOutputs(Explainer):
         class_names = model_class_names(model)
         spec = parse_target(target, len(x), class_names)
         with ModelState(model) as state:
+            check_model_input(state.model, x, self.name)
             trace = model_trace(state, x)
             layers = self._layers(state, trace, opts["layer"])
             opts["layer"] = layers

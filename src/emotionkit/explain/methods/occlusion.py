@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ...errors import ConfigError
-from ..base import Attribution, AttributionExplainer, check_choice
+from ..base import Attribution, AttributionExplainer, check_choice, check_memory
 from ._common import clean_logits, flat_chunks, progress_bar
 
 
@@ -79,6 +79,10 @@ class Occlusion(AttributionExplainer):
         else:
             raise ConfigError(f"{self.name}: baseline must be a number or 'mean', "
                               f"got {baseline!r}")
+        count = len(positions(h, window[0], stride[0])) * len(positions(w, window[1], stride[1]))
+        # boolean masks (P, H, W) and their float copy for the final average
+        check_memory(self.name, f"{count:,} window masks of {h}x{w} pixels",
+                     count * h * w * (1 + x.element_size()), "use a larger stride or window")
         masks = window_masks(h, w, window, stride).to(x.device)
         p = len(masks)
         logits, targets = clean_logits(state.model, x, target, options["max_batch"])

@@ -22,8 +22,15 @@ from ..base import (
     check_bool,
     check_float,
     check_int,
+    check_memory,
 )
 from ._common import clean_logits, flat_chunks, progress_bar
+
+#: The most noisy copies per image (the error of the average falls as 1 / sqrt(samples);
+#: published work uses 25 to 100).
+MAX_SAMPLES = 10_000
+#: The largest noise level (10 = ten times each image's pixel range).
+MAX_NOISE = 10.0
 
 
 def image_generator(seed: int, image: torch.Tensor) -> torch.Generator:
@@ -40,8 +47,9 @@ class SmoothGrad(AttributionExplainer):
         base: Name of the gradient method to smooth (``saliency``, ``guided-backprop``,
             ``integrated-gradients``, ``grad-cam``, or a plugin's method marked smoothable).
         base_options: Options for the base method (``max_batch`` is this method's).
-        samples: Noisy copies per image.
-        noise: Noise standard deviation relative to each image's pixel range.
+        samples: Noisy copies per image (1 to :data:`MAX_SAMPLES`).
+        noise: Noise standard deviation relative to each image's pixel range (0 to
+            :data:`MAX_NOISE`).
         squared: Average the squared maps (SmoothGrad-Squared) instead of the maps.
         seed: Seed of the noise.
         max_batch: Noisy images per forward/backward pass (default None: 32 on CPU, 256 on GPU).
@@ -58,8 +66,11 @@ class SmoothGrad(AttributionExplainer):
     def attribute(self, state, x, target, options) -> Attribution:
         from ..plugins import available, get
 
-        samples = check_int(self.name, "samples", options["samples"], 1)
-        noise = check_float(self.name, "noise", options["noise"], 0.0)
+        samples = check_int(self.name, "samples", options["samples"], 1, MAX_SAMPLES)
+        noise = check_float(self.name, "noise", options["noise"], 0.0, maximum=MAX_NOISE)
+        # the noisy copies of one image are drawn at once (batch-independent noise)
+        check_memory(self.name, f"{samples:,} noisy copies of a {tuple(x.shape[1:])} image",
+                     samples * x[0].numel() * x.element_size(), "use fewer samples")
         squared = check_bool(self.name, "squared", options["squared"])
         seed = check_int(self.name, "seed", options["seed"])
         max_batch = options["max_batch"]
