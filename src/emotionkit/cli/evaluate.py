@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .options import device_option, load_model_arg, model_option
+from .options import OutDir, device_option, load_model_arg, model_option
 
 #: Splits ``--split auto`` looks for, in this order (else the whole dataset).
 AUTO_SPLITS = ("PublicTest", "PrivateTest", "Test", "Validation")
@@ -49,7 +49,7 @@ def _pick_split(ds: Any, split: str) -> str | None:
               help="Training data for leakage-aware scores (test images with an exact copy in "
               "it are reported and left out of a second accuracy). The --data file itself "
               "works: its Training split is used.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=OutDir(), default=None,
               help="Write metrics.json and the figures (confusion_matrix.png, per_class.png, "
               "mistakes.png, contact_sheet.png) here.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True,
@@ -216,7 +216,7 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
 @click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
 @click.option("--labels", default=None, help="Comma-separated names for the runs, in order "
               "[directory names].")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=OutDir(), default=None,
               help="Write curves.png (all runs overlaid) and comparison.json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def compare(run_dirs: tuple[str, ...], labels: str | None, out_dir: str | None,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import detector_option, device_option, load_model_arg, model_option
+from .options import OutDir, detector_option, device_option, load_model_arg, model_option
 
 
 def _parse_options(settings: tuple[str, ...]) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def _photo_overlays(result: Any, placements: dict, out_dir: str, normalize: str,
               default="percentile", show_default=True, help="Display normalization.")
 @click.option("--per", type=click.Choice(["image", "batch"]), default="image", show_default=True,
               help="Display scale: each map on its own, or one scale for all images.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="explanations",
+@click.option("--out", "out_dir", type=OutDir(), default="explanations",
               show_default=True, help="Folder for the PNGs, maps.npz and explanation.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @detector_option()

@@ -14,26 +14,74 @@ DEBUG_ENV = "EMOTIONKIT_DEBUG"
 
 
 class EmotionKitGroup(click.Group):
-    """A click group that turns :class:`~emotionkit.errors.EmotionKitError` into ``Error: ...``.
+    """A click group whose every error is one ``Error: ...`` line on stderr.
 
-    Set ``EMOTIONKIT_DEBUG=1`` to get the full traceback instead.
+    * :class:`~emotionkit.errors.EmotionKitError`: exit status 1.
+    * An ``OSError`` about a file or folder (a folder that cannot be created, a full disk, no
+      permission): exit status 1, naming the path.
+    * click usage errors (a missing or invalid option, an unknown command): exit status 2,
+      as click uses, but on one line instead of click's usage / hint / error block.
+
+    Set ``EMOTIONKIT_DEBUG=1`` to get the full traceback instead (of the first two).
     """
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            _one_line_usage(exc)
+            raise
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            _one_line_usage(exc)
+            raise
         except EmotionKitError as exc:
             if os.environ.get(DEBUG_ENV):
                 raise
             raise click.ClickException(_one_line(exc)) from None
+        except OSError as exc:
+            if exc.filename is None or os.environ.get(DEBUG_ENV):
+                raise
+            raise click.ClickException(_os_error_line(exc)) from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: object) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split("\n"))
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line naming the path: ``cannot create out/x: out is a file, not a folder``."""
+    import errno
+    from pathlib import Path
+
+    path = str(exc.filename)
+    if exc.errno == errno.ENOTDIR:
+        blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            return f"cannot create {path}: {blocker} is a file, not a folder"
+    return f"{path}: {exc.strerror or type(exc).__name__}"
+
+
+def _one_line_usage(exc: click.UsageError) -> None:
+    """Make a click usage error print one ``Error: ...`` line (same exception, same exit code).
+
+    ``NoArgsIsHelpError`` (a command's help when called without arguments) is left as it is.
+    """
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return
+
+    def show(file=None) -> None:
+        click.echo(f"Error: {_one_line(exc.format_message())}", file=file, err=True,
+                   color=exc.ctx.color if exc.ctx is not None else None)
+
+    exc.show = show  # type: ignore[method-assign]
 
 
 @click.group(cls=EmotionKitGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -25,6 +25,50 @@ class DeviceType(click.ParamType):
         return value
 
 
+class OutDir(click.Path):
+    """``--out DIR``: a folder that exists or can be created, checked when the line is parsed.
+
+    An existing file, a path beneath a file (``results.json/plots``) or a folder that cannot
+    be written to is a usage error naming the path, before any work is done.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, dir_okay=True, path_type=None)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        value = super().convert(value, param, ctx)
+        problem = out_dir_problem(value)
+        if problem:
+            self.fail(problem, param, ctx)
+        return value
+
+
+def out_dir_problem(path: Any) -> str | None:
+    """Why ``path`` cannot be used as an output folder, or ``None`` when it can.
+
+    Args:
+        path: The folder (it need not exist yet).
+
+    Returns:
+        A message naming the path and the part of it that is in the way.
+    """
+    import os
+    from pathlib import Path
+
+    target = Path(os.fspath(path)).expanduser()
+    for part in (target, *target.parents):
+        if not part.exists():
+            continue
+        if not part.is_dir():
+            return (f"{target} is a file, not a folder" if part == target
+                    else f"cannot create folder {target}: {part} is a file, not a folder")
+        if not os.access(part, os.W_OK | os.X_OK):
+            return (f"cannot write into folder {target}: permission denied" if part == target
+                    else f"cannot create folder {target}: {part} is not writable")
+        return None
+    return None
+
+
 def device_option() -> Any:
     """``--device`` (default auto: CUDA when present)."""
     return click.option("--device", type=DeviceType(), default="auto", show_default=True,
@@ -47,8 +91,8 @@ def detector_option() -> Any:
                         help="Face detector: mtcnn (landmarks, more faces) or lbp (lighter).")
 
 
-__all__ = ["DeviceType", "check_fer_model", "detector_option", "device_option", "load_model_arg",
-           "model_option"]
+__all__ = ["DeviceType", "OutDir", "check_fer_model", "detector_option", "device_option",
+           "load_model_arg", "model_option", "out_dir_problem"]
 
 
 def load_model_arg(spec: str | None, device: Any, *, untrained_ok: bool = True) -> tuple[Any, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import detector_option, device_option, model_option
+from .options import OutDir, detector_option, device_option, model_option
 
 
 def _unique_png(out_dir: Path, source: str, taken: set[str]) -> Path:
@@ -32,7 +32,7 @@ def _unique_png(out_dir: Path, source: str, taken: set[str]) -> Path:
               help="Smallest face side, in pixels, the detector looks for.")
 @click.option("--per-second", type=click.FloatRange(min=0, min_open=True), default=2.0,
               show_default=True, help="Video frames analysed per second of video.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=OutDir(), default=None,
               help="Write annotated PNGs (boxes and labels) and predictions.json here; videos "
               "get per-frame CSV/JSON and a plot of the emotions over time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")

@@ -12,6 +12,9 @@ from typing import Any
 
 import click
 
+from .options import OutDir
+
+
 def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
     """``--set key=value`` options -> dict; values are JSON when they parse, else strings."""
     config: dict[str, Any] = {}
@@ -114,7 +117,7 @@ def _init_weights(model: Any, spec: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything random.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Model option, repeatable (e.g. --set width=0.5).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", type=OutDir(), default=None,
               help="Run directory [runs/MODEL-TIMESTAMP].")
 @click.option("--init", "init_from", default=None, metavar="CKPT|NAME",
               help="Start from these weights instead of random ones (fine-tuning): a "

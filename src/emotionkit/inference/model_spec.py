@@ -5,6 +5,8 @@ Used by :func:`emotionkit.predict` and by every CLI command that takes ``--model
 - ``None`` (option not given): the best shipped pretrained model;
 - an ``nn.Module``: used as it is;
 - an existing path: a checkpoint file or run directory (:func:`emotionkit.load`, never unpickled);
+- a value that looks like a path (:func:`looks_like_path`) but does not exist:
+  :class:`~emotionkit.errors.CheckpointError` ``checkpoint not found: PATH``;
 - a zoo name with shipped weights (``compact``): those weights;
 - a zoo name without weights: refused, unless ``untrained_ok`` (then random weights, seed 0, and
   a warning), which only demo commands ask for.
@@ -32,6 +34,21 @@ def describe_model(model: nn.Module) -> str:
     if isinstance(meta.get("pretrained"), dict):
         return f"{name} (pretrained)"
     return str(meta.get("model_name") or name)
+
+
+#: Suffixes of checkpoint files: a ``--model`` value ending in one is a path, never a name.
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether a ``--model`` value is meant as a path rather than a zoo name.
+
+    Zoo names are plain words (``compact``, ``resnet18-fer``); a value with a path separator
+    (``/`` or ``\\``), starting with ``~`` or ``.``, or ending in a checkpoint suffix
+    (any case) is a path, so a missing one is reported as a missing file, not an unknown model.
+    """
+    return (any(sep in text for sep in ("/", "\\", os.sep)) or text.startswith(("~", "."))
+            or Path(text).suffix.lower() in CHECKPOINT_SUFFIXES)
 
 
 def resolve_model(spec: Any = None, device: str | torch.device = "auto", *,
@@ -62,7 +79,7 @@ def resolve_model(spec: Any = None, device: str | torch.device = "auto", *,
         raise UnknownModelError(f"model must be a name, a checkpoint path or a torch module, "
                                 f"got {type(spec).__name__}")
     text = str(spec)
-    path = Path(text)
+    path = Path(text).expanduser()
     if path.exists():
         from ..training import load
 
@@ -80,12 +97,10 @@ def resolve_model(spec: Any = None, device: str | torch.device = "auto", *,
                       "results show nothing learned", stacklevel=2)
         torch.manual_seed(0)
         return ModelZoo.create(text, seed=0).to(dev).eval()
-    looks_like_path = any(sep in text for sep in ("/", os.sep)) or path.suffix in (
-        ".safetensors", ".pt", ".pth", ".ckpt", ".bin")
-    if looks_like_path:
+    if looks_like_path(text):
         raise CheckpointError(f"checkpoint not found: {text}")
     raise UnknownModelError(f"{unknown_name_message('model', text, names)} (and no "
                             f"checkpoint file {text!r})")
 
 
-__all__ = ["describe_model", "resolve_model"]
+__all__ = ["CHECKPOINT_SUFFIXES", "describe_model", "looks_like_path", "resolve_model"]
