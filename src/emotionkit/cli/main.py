@@ -119,6 +119,7 @@ _OPTIONAL_COMMANDS: list[tuple[str, list[str]]] = [
     ("plugins", ["plugins"]),
     ("evaluate", ["evaluate", "compare"]),
     ("predict", ["predict"]),
+    ("report", ["report"]),
 ]
 
 _register_commands()
