@@ -19,8 +19,10 @@ pickle file is recognised and refused with :class:`~emotionkit.errors.Checkpoint
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -73,6 +75,56 @@ def state_tensors(model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]
 #: A stored config may not ask for a model larger than this (parameters + buffers), whatever
 #: its tensors say: an untrusted file cannot make ``load`` allocate more than about 2 GB.
 MAX_MODEL_ELEMENTS = 500_000_000
+#: Nor for more modules, parameters and buffers than this (the largest zoo model registers
+#: 207): a config such as ``depth: [1, 2, 2, 10**9]`` would otherwise take hours and all
+#: memory to build, even on the meta device.
+MAX_MODEL_PARTS = 4_000
+
+
+class _TooLarge(Exception):
+    """Raised from inside a model build that goes past the limits."""
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error message (torch errors append a C++ stack trace)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _limited_build(name: str, where: str) -> Iterator[None]:
+    """Count every module, parameter and buffer registered inside, and stop the build as soon
+    as it passes :data:`MAX_MODEL_PARTS` or :data:`MAX_MODEL_ELEMENTS`.
+
+    Raises:
+        CheckpointError: The build went past a limit.
+    """
+    from torch.nn.modules import module as torch_module
+
+    counts = {"parts": 0, "elements": 0}
+
+    def count(_module: nn.Module, _name: str, value: Any) -> None:
+        counts["parts"] += 1
+        if isinstance(value, torch.Tensor):
+            counts["elements"] += value.numel()
+        if counts["parts"] > MAX_MODEL_PARTS or counts["elements"] > MAX_MODEL_ELEMENTS:
+            raise _TooLarge
+
+    hooks = [torch_module.register_module_module_registration_hook(count),
+             torch_module.register_module_parameter_registration_hook(count),
+             torch_module.register_module_buffer_registration_hook(count)]
+    try:
+        yield
+    except _TooLarge:
+        what = (f"more than {MAX_MODEL_PARTS:,} modules, parameters and buffers"
+                if counts["parts"] > MAX_MODEL_PARTS else
+                f"at least {counts['elements']:,} parameters and buffers (more than the "
+                f"{MAX_MODEL_ELEMENTS:,} accepted)")
+        raise CheckpointError(f"{where}: the stored config of model {name!r} asks for "
+                              f"{what}") from None
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def _check_against_meta_build(name: str, config: dict, tensors: dict[str, torch.Tensor] | None,
@@ -86,10 +138,10 @@ def _check_against_meta_build(name: str, config: dict, tensors: dict[str, torch.
     from ..models import ModelZoo
 
     try:
-        with torch.device("meta"):
+        with _limited_build(name, where), torch.device("meta"):
             skeleton = ModelZoo.create(name, **config)
-    except (NotImplementedError, RuntimeError):  # a builder that needs real tensors
-        return
+    except (NotImplementedError, RuntimeError):  # a builder that needs real tensors: the
+        return  # real build still runs under the limits
     state = skeleton.state_dict()
     total = sum(t.numel() for t in state.values())
     if total > MAX_MODEL_ELEMENTS:
@@ -106,7 +158,9 @@ def build_model(name: Any, config: Any, where: str,
 
     The model is first built on PyTorch's meta device (no memory) and checked against the
     stored tensors' names and shapes and against :data:`MAX_MODEL_ELEMENTS`; only then is it
-    built for real.
+    built for real. Both builds stop as soon as they register more than
+    :data:`MAX_MODEL_PARTS` modules, parameters and buffers or :data:`MAX_MODEL_ELEMENTS`
+    elements.
 
     Args:
         name: The model name stored in the checkpoint.
@@ -117,6 +171,10 @@ def build_model(name: Any, config: Any, where: str,
 
     Returns:
         A freshly built model.
+
+    Raises:
+        CheckpointError: The name is not in the zoo, or the config does not build or asks for
+            too large a model, or does not match the stored tensors.
     """
     if name is None:
         raise CheckpointError(f"{where}: saved from a model outside the ModelZoo; rebuild the "
@@ -127,13 +185,15 @@ def build_model(name: Any, config: Any, where: str,
 
     try:
         _check_against_meta_build(name, config, tensors, prefix, where)
-        return ModelZoo.create(name, **config)
+        with _limited_build(name, where):
+            return ModelZoo.create(name, **config)
     except UnknownNameError as exc:
         raise CheckpointError(f"{where}: model {name!r} is not in this emotionkit's ModelZoo "
                               f"({exc})") from None
-    except (ConfigError, TypeError, ValueError) as exc:
+    except (ConfigError, TypeError, ValueError, RuntimeError, OverflowError, IndexError,
+            KeyError) as exc:
         raise CheckpointError(f"{where}: the stored config of model {name!r} does not build: "
-                              f"{exc}") from None
+                              f"{_first_line(exc)}") from None
 
 
 def save(model: nn.Module, path: str | os.PathLike, **metadata: Any) -> None:
