@@ -21,7 +21,9 @@ from typing import Any
 from .budget import BUDGETS, Budget, get_budget
 from .study import STAGES, Study, confusion_sentences, make_study, run_stages, work_units
 
+#: File name of the page in the output folder.
 REPORT_HTML = "report.html"
+#: File name of the numbers in the output folder.
 REPORT_JSON = "report.json"
 
 

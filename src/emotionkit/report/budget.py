@@ -42,6 +42,7 @@ class Budget:
         return asdict(self)
 
 
+#: The budgets by name: ``quick``, ``standard`` and ``full``.
 BUDGETS: dict[str, Budget] = {
     "quick": Budget("quick", cnn_epochs=3, dnn_epochs=3, ablation_epochs=2,
                     ablation_images=3000, activation_steps=60, filters=6, trust_images=4,

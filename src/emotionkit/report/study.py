@@ -65,6 +65,7 @@ class Study:
     cnn_history: Any = None
     cnn_result: Any = None
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    current: dict[str, Any] = field(default_factory=dict)  # the running stage's partial results
 
     @property
     def figures(self) -> Path:
@@ -152,7 +153,7 @@ def stage_cnn(study: Study) -> dict[str, Any]:
     from ..inference import resolve_model
     from ..models import ModelZoo, summary
 
-    section: dict[str, Any] = {}
+    section = study.current  # what is done survives a later failure of this stage
     if study.model_spec is not None:
         study.cnn = resolve_model(study.model_spec, study.device)
         section["trained"] = False
@@ -286,14 +287,14 @@ def confusion_sentences(result: Any, k: int = 3) -> list[str]:
     names = result.class_names
     sentences = []
     for true, pred, share in result.most_confused(k):
-        sentences.append(f"{share:.0%} of the {names[true]} faces are predicted as "
-                         f"{names[pred]}.")
+        sentences.append(f"{share:.0%} of the {names[true].capitalize()} faces are predicted "
+                         f"as {names[pred].capitalize()}.")
     per_class, support = result.per_class_accuracy, result.support
     if per_class is not None and support is not None and (support > 0).sum() > 1:
         acc = np.where(support > 0, np.asarray(per_class, dtype=float), np.nan)
         worst, best = int(np.nanargmin(acc)), int(np.nanargmax(acc))
-        sentences.append(f"{names[best]} is recognized best ({acc[best]:.0%} correct), "
-                         f"{names[worst]} worst ({acc[worst]:.0%}).")
+        sentences.append(f"{names[best].capitalize()} is recognized best ({acc[best]:.0%} "
+                         f"correct), {names[worst].capitalize()} worst ({acc[worst]:.0%}).")
     return sentences
 
 
@@ -437,6 +438,7 @@ def stage_math(study: Study) -> dict[str, Any]:
             "complexity": big_o.to_dict() if hasattr(big_o, "to_dict") else None}
 
 
+#: The stages in order: ``(key, title, function)``; ``report.json``'s sections use the keys.
 STAGES: list[tuple[str, str, Callable[[Study], dict[str, Any]]]] = [
     ("cnn", "1. The CNN", stage_cnn),
     ("dnn", "2. A parameter-matched DNN", stage_dnn),
@@ -464,12 +466,13 @@ def run_stages(study: Study) -> dict[str, dict[str, Any]]:
     """Run every stage in order; each section records status, seconds and its results."""
     for key, title, fn in STAGES:
         t0 = time.perf_counter()
+        study.current = {}
         try:
             section = {"status": "ok", **fn(study)}
         except StageSkipped as exc:
             section = {"status": "skipped", "reason": str(exc)}
         except Exception as exc:  # noqa: BLE001  (the report renders whatever failed)
-            section = {"status": "failed", "error": _one_line(exc),
+            section = {**study.current, "status": "failed", "error": _one_line(exc),
                        "traceback": traceback.format_exc(limit=6)}
         section["title"] = title
         section["seconds"] = section.get("seconds", time.perf_counter() - t0)
