@@ -28,8 +28,33 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_default_options = {"members": True, "show-inheritance": True}
-nitpicky = False
+# No default for "members": Sphinx replaces a directive's own ``:members: a, b`` list by a default
+# of True, so every automodule says ``:members:`` (all of ``__all__``) or lists its members.
+autodoc_default_options = {"show-inheritance": True}
+
+# Every reference to an emotionkit name must resolve (-n -W keeps that at zero). A public name is
+# linked to where its object is documented, under whichever name that is (see
+# _resolve_public_alias). Only targets outside emotionkit are ignored, because their
+# inventories cannot be fetched offline.
+nitpicky = True
+_EXTERNAL = (
+    "torch", "nn", "F", "np", "numpy", "click", "PIL", "pathlib", "os", "io", "typing",
+    "collections", "contextlib", "abc", "types", "dataclasses", "enum", "json", "warnings",
+    "threading", "concurrent", "numbers", "builtins", "matplotlib", "mpl", "plt", "skimage",
+    "scipy", "sklearn", "pluggy", "safetensors", "tqdm", "av",
+)
+nitpick_ignore_regex = [
+    # other packages' objects (and the standard library's)
+    (r"py:.*", rf"(?:{'|'.join(_EXTERNAL)})(?:\..+)?"),
+    # their short names as they appear in type hints and inherited docstrings
+    (r"py:.*", r"(?:Any|Callable|Iterable|Iterator|Sequence|Mapping|MutableMapping|Path|"
+               r"PathLike|Module|Tensor|ndarray|Generator|Figure|Axes|Optional|Union|Literal|"
+               r"optional|_F)"),
+    # Google-style free-text types, which napoleon hands on as class names: "Boolean (N,)",
+    # "(N, 7) float32", "Split names", "0..1", shape letters; they name no object
+    (r"py:class", r".*\s.*|[-\d(].*|[A-Za-z]|Boolean|float32|float64|int64|uint8|bool|"
+                  r"deletion|insertion"),
+]
 templates_path: list[str] = []
 exclude_patterns = ["_build", "_generated"]
 html_theme = "alabaster"
@@ -85,7 +110,114 @@ def _shipped_models_table(app):
         target.write_text(text)
 
 
+def _import_path(dotted):
+    """The object a dotted name stands for, or raise LookupError."""
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            try:
+                obj = getattr(obj, attr)
+            except AttributeError:
+                raise LookupError(dotted) from None
+        return getattr(obj, "__func__", obj)  # a classmethod: its function, stable
+    raise LookupError(dotted)
+
+
+_DOCUMENTED: dict = {}  # (id(object), last name) -> (docname, node id); built once per build
+_ALIVE: list = []  # the objects themselves, so that no id is reused while the build runs
+
+
+def _documented_objects(env):
+    """{(id(object), last name): (docname, node id)} of every documented emotionkit object."""
+    if not _DOCUMENTED:
+        for name, entry in sorted(env.get_domain("py").objects.items()):
+            if not name.startswith("emotionkit") or entry.aliased:
+                continue
+            try:
+                obj = _import_path(name)
+            except Exception:  # noqa: BLE001 (an attribute documented from a docstring)
+                continue
+            _ALIVE.append(obj)
+            _DOCUMENTED.setdefault((id(obj), name.rpartition(".")[2]),
+                                   (entry.docname, entry.node_id))
+    return _DOCUMENTED
+
+
+def _resolve_public_alias(app, env, node, contnode):
+    """Link ``emotionkit.explain.Explainer`` to ``emotionkit.explain.base.Explainer``.
+
+    emotionkit documents most objects in the module that defines them, while users (and the
+    guides and docstrings) name them by their public path (``emotionkit.explain.Explainer``,
+    ``emotionkit.Trainer``) or, inside a module, by the short name imported there
+    (``Attribution``). Such a reference is resolved by importing the name it gives, relative to
+    the module and class it appears in, and linking to the documented object that *is* that
+    object, whatever it is documented as. Names that do not import stay unresolved (and warn).
+    """
+    from sphinx.util.nodes import make_refnode
+
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    module, klass = node.get("py:module"), node.get("py:class")
+    candidates = [target] if target.startswith("emotionkit") else []
+    if module and module.startswith("emotionkit"):
+        if klass:
+            candidates.append(f"{module}.{klass}.{target}")
+        candidates.append(f"{module}.{target}")
+    # a docstring's short names are those of the module it was written in (a re-exported
+    # function is documented under another module), then those of the enclosing packages
+    source = str(getattr(node, "source", None) or "")
+    if "docstring of emotionkit" in source:
+        try:
+            owner = _import_path(source.rpartition("docstring of ")[2].split(":")[0])
+            home = getattr(owner, "__module__", None) or getattr(owner, "__name__", "")
+            candidates.append(f"{home}.{target}")
+        except Exception:  # noqa: BLE001
+            pass
+    parts = (module or "").split(".")
+    candidates += [f"{'.'.join(parts[:i])}.{target}" for i in range(len(parts) - 1, 0, -1)
+                   if parts[0] == "emotionkit"]
+    objects = _documented_objects(env)
+    for dotted in candidates:
+        try:
+            obj = _import_path(dotted)
+        except Exception:  # noqa: BLE001 (a failed import is just "not this name")
+            continue
+        _ALIVE.append(obj)
+        found = objects.get((id(obj), dotted.rpartition(".")[2]))
+        if found is None and isinstance(getattr(obj, "__qualname__", None), str):
+            found = objects.get((id(obj), obj.__qualname__.rpartition(".")[2]))  # renamed
+        if found is not None:
+            docname, node_id = found
+            return make_refnode(app.builder, node["refdoc"], docname, node_id, contnode,
+                                dotted)
+    return None
+
+
+def _drop_type_docstring(app, what, name, obj, options, lines):
+    """A constant without a doc comment would show its type's docstring (dict's, tuple's)."""
+    import inspect
+
+    if what not in ("data", "attribute") or not lines:
+        return
+    own = getattr(type(obj), "__doc__", None)
+    if not isinstance(own, str):
+        return
+    theirs = [line.strip() for line in inspect.cleandoc(own).splitlines() if line.strip()]
+    if [line.strip() for line in lines if line.strip()] == theirs:
+        lines[:] = []
+
+
 def setup(app):
     app.connect("builder-inited", _shipped_models_table)
+    # before napoleon (priority 500), which would otherwise parse dict's docstring as Google style
+    app.connect("autodoc-process-docstring", _drop_type_docstring, priority=100)
+    app.connect("missing-reference", _resolve_public_alias)
     for event in ("options", "description", "epilog", "arguments"):
         app.connect(f"sphinx-click-process-{event}", _escape_globs)
