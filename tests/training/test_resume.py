@@ -139,6 +139,19 @@ def test_resume_checks(tiny_model, tiny_data, tmp_path):
     assert hist["epoch"] == [1, 2]
 
 
+def test_resume_cannot_stretch_a_per_step_schedule(tiny_model, tiny_data, tmp_path):
+    """onecycle over 1 epoch cannot continue for 2: one clear error, not torch's ValueError."""
+    kw = dict(out_dir=tmp_path, batch_size=32, quiet=True, precision="fp32",
+              scheduler="onecycle")
+    Trainer(tiny_model, epochs=1, **kw).fit(*tiny_data)
+    with pytest.raises(CheckpointError, match="written for 1 epochs with the per-step "
+                                              "'onecycle' schedule, which cannot be stretched "
+                                              "to 2; resume with epochs=1"):
+        Trainer(tiny_model, epochs=2, resume=True, **kw).fit(*tiny_data)
+    hist = Trainer(tiny_model, epochs=1, resume=True, **kw).fit(*tiny_data)  # same: fine
+    assert hist["epoch"] == [1]
+
+
 def test_ctrl_c_without_out_dir(tiny_model, tiny_data):
     def interrupt(trainer, epoch, batch, **kw):
         os.kill(os.getpid(), signal.SIGINT)

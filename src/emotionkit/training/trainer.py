@@ -895,6 +895,14 @@ class Trainer:
         if state.get("batch_size") != self.batch_size:
             raise CheckpointError(f"{path}: written with batch_size {state.get('batch_size')}, "
                                   f"this run uses {self.batch_size}")
+        stored = meta.get("train_args") or {}
+        if (self._batch_scheduler and stored.get("epochs") not in (None, self.epochs)
+                and stored.get("scheduler") == _json_value(self.scheduler_spec)):
+            raise CheckpointError(
+                f"{path}: written for {stored.get('epochs')} epochs with the per-step "
+                f"{stored.get('scheduler')!r} schedule, which cannot be stretched to "
+                f"{self.epochs}; resume with epochs={stored.get('epochs')}, or fine-tune from "
+                f"the run's weights in a new run (emotionkit train --init DIR)")
         load_weights(self.model, tensors, "model.", str(path))
         if state.get("best_stored"):
             self._best_state = {k[5:]: v.to(self.device) for k, v in tensors.items()
