@@ -145,7 +145,10 @@ def plot_training_curves(histories: Any, path: str | os.PathLike,
                 Line2D([], [], color="black", linestyle="-", label="validation"),
                 Line2D([], [], color="grey", marker="*", markersize=10, linestyle="none",
                        markeredgecolor="black", label="best epoch")]
+    from matplotlib.ticker import MaxNLocator
+
     for ax, ylabel in ((ax_loss, "loss (cross-entropy)"), (ax_acc, "accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)

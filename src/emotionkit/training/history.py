@@ -174,11 +174,14 @@ class History:
         """
         from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
+        from matplotlib.ticker import MaxNLocator
+
         fig = Figure(figsize=(10, 4), dpi=100)
         epochs = self["epoch"]
         for ax, metric, label in zip(fig.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy"),
                                      strict=True):
-            for split, style in (("train", "-"), ("val", "--")):
+            # train dashed, validation solid: as evaluation.plot_training_curves draws them
+            for split, style in (("train", "--"), ("val", "-")):
                 values = self[f"{split}_{metric}"]
                 pts = [(e, v) for e, v in zip(epochs, values, strict=True) if v is not None]
                 if pts:
@@ -187,6 +190,7 @@ class History:
             if self.best_epoch is not None:
                 ax.axvline(self.best_epoch, color="grey", linewidth=0.8, linestyle=":",
                            label=f"best (epoch {self.best_epoch})")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
