@@ -57,7 +57,15 @@ nitpick_ignore_regex = [
 ]
 templates_path: list[str] = []
 exclude_patterns = ["_build", "_generated"]
-html_theme = "alabaster"
+# furo: one column on a phone, light and dark themes that follow the system; alabaster when
+# furo is not installed (the build then still passes, with a plainer page)
+try:
+    import furo  # noqa: F401
+
+    html_theme = "furo"
+except ImportError:  # pragma: no cover
+    html_theme = "alabaster"
+html_title = "emotionkit"
 html_static_path: list[str] = []
 suppress_warnings = ["ref.python"]
 
