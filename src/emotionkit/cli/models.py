@@ -104,12 +104,18 @@ def info(name: str, as_json: bool) -> None:
     click.echo(f"  PublicTest:  {acc['publictest']:.4f} (no TTA), {acc['publictest_flip']:.4f} "
                f"(flip), {acc['publictest_tencrop']:.4f} (ten-crop)")
     click.echo(f"  classes:     {', '.join(weights['class_names'])}")
+    for step in tr.get("started_from") or []:  # fine-tuned: the runs it started from
+        click.echo(f"  started as:  {step['command']} ({step['wall_seconds'] / 60:.1f} min)")
+        if step.get("post_processing"):
+            click.echo(f"  then:        {step['post_processing']['method']}")
     click.echo(f"  trained:     {tr['command']}")
     click.echo(f"               seed {tr['seed']}, {tr['epochs_run']} epochs (best "
                f"{tr['best_epoch']}), {tr['wall_seconds'] / 60:.1f} min; emotionkit "
                f"{weights['emotionkit']}")
     if tr.get("post_processing"):
         click.echo(f"  then:        {tr['post_processing']['method']}")
+    if tr.get("total_wall_seconds"):
+        click.echo(f"  in all:      {tr['total_wall_seconds'] / 60:.1f} min of training")
     click.echo(f"  hardware:    {tr['hardware']}")
     click.echo(f"  data:        FER2013 {weights['dataset']['train_split']} "
                f"({weights['dataset']['n_train']} images); selected and reported on "
