@@ -8,9 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from emotionkit.data import Dataset
+from emotionkit.data import Dataset, csv_reader
 from emotionkit.data import cache as dcache
-from emotionkit.data import csv_reader
 
 pytestmark = pytest.mark.realdata
 

@@ -30,7 +30,8 @@ from .options import device_option
 @click.option("--progress/--no-progress", default=None,
               help="Force the progress bar on/off [on when stderr is a terminal].")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json's summary as JSON.")
-def report(data_path: str, out_dir: str, cnn: str, settings: tuple[str, ...], model_spec: str | None, budget: str,
+def report(data_path: str, out_dir: str, cnn: str, settings: tuple[str, ...],
+           model_spec: str | None, budget: str,
            device: str, seed: int, progress: bool | None, as_json: bool) -> None:
     """Run the FER study and write one self-contained HTML page (figures embedded).
 
@@ -46,7 +47,6 @@ def report(data_path: str, out_dir: str, cnn: str, settings: tuple[str, ...], mo
     from ..data import Dataset
     from ..models import ModelZoo
     from ..report import REPORT_HTML, build_report, get_budget, work_units
-
     from .train import _parse_set
 
     ModelZoo.get_info(cnn)  # an unknown name fails before any work
@@ -80,7 +80,7 @@ def report(data_path: str, out_dir: str, cnn: str, settings: tuple[str, ...], mo
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
-        for key, section in result["sections"].items():
+        for section in result["sections"].values():
             line = f"  {section['title']}: {section['status']} ({section['stage_seconds']:.1f} s)"
             if section["status"] == "failed":
                 line += f" - {section['error']}"

@@ -20,7 +20,6 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np

@@ -69,7 +69,8 @@ def build_report(data: Any, out: str | Path, *, budget: str | Budget = "quick",
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    study = make_study(dataset, out, budget=budget, cnn=cnn, cnn_config=cnn_config, model=model, device=device,
+    study = make_study(dataset, out, budget=budget, cnn=cnn, cnn_config=cnn_config, model=model,
+                       device=device,
                        seed=seed, progress=progress)
     run_stages(study)
     report = {
@@ -77,7 +78,8 @@ def build_report(data: Any, out: str | Path, *, budget: str | Budget = "quick",
         "data": str(dataset.source), "n_train": len(study.train), "n_val": len(study.val),
         "validation": study.val_name, "budget": study.budget.to_dict(), "seed": seed,
         "device": str(study.device), "model": None if model is None else str(model),
-        "cnn": cnn, "cnn_config": dict(cnn_config or {}), "version": __version__, "machine": describe_machine(),
+        "cnn": cnn, "cnn_config": dict(cnn_config or {}), "version": __version__,
+        "machine": describe_machine(),
         "seconds": time.perf_counter() - t0,
         "sections": finite(study.sections),
         "failed": [k for k, s in study.sections.items() if s["status"] == "failed"],

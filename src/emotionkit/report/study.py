@@ -188,9 +188,8 @@ def stage_cnn(study: Study) -> dict[str, Any]:
 
 def stage_dnn(study: Study) -> dict[str, Any]:
     """2. A DNN with about as many parameters as the CNN, trained and compared."""
-    from ..models import dnn_matching
-
     from ..errors import ConfigError
+    from ..models import dnn_matching
 
     cnn = study.need_cnn()
     torch.manual_seed(study.seed)
@@ -217,7 +216,8 @@ def stage_dnn(study: Study) -> dict[str, Any]:
         "param_ratio": dnn_params / cnn_params, "accuracy": result.accuracy,
         "cnn_accuracy": study.cnn_result.accuracy if study.cnn_result is not None else None,
     }
-    histories = {"CNN": study.cnn_history, "DNN": history} if study.cnn_history else {"DNN": history}
+    histories = ({"CNN": study.cnn_history, "DNN": history} if study.cnn_history
+                 else {"DNN": history})
     section["curves"] = _curves(study, histories, "cnn_vs_dnn", "CNN vs parameter-matched DNN")
     return section
 
@@ -494,7 +494,8 @@ def finite(value: Any) -> Any:
 
 
 def make_study(data: Any, out: Path, *, budget: str | Budget = "quick", cnn: str = "compact",
-               cnn_config: dict[str, Any] | None = None, model: Any = None, device: Any = "auto", seed: int = 0,
+               cnn_config: dict[str, Any] | None = None, model: Any = None,
+               device: Any = "auto", seed: int = 0,
                progress: Callable[[str, float], None] | None = None) -> Study:
     """Split the data and set up a :class:`Study` (validation: PublicTest, else a tenth)."""
     from .._runtime import resolve_device

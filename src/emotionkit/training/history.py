@@ -173,7 +173,6 @@ class History:
             title: Figure title (default: the model name).
         """
         from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
-
         from matplotlib.ticker import MaxNLocator
 
         fig = Figure(figsize=(10, 4), dpi=100)
