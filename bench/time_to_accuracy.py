@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from emotionkit._allocator import tune_cpu_allocator
 from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import Dataset
+from emotionkit.data.normalize import compute_stats
 from emotionkit.evaluation import Evaluator
 from emotionkit.models import ModelZoo
 from emotionkit.training import Callback, Trainer
@@ -66,10 +67,9 @@ def baseline_run(name: str, train, val, epochs: int, device: torch.device, seed:
                  batch: int = 128) -> list[tuple[int, float, float]]:
     torch.manual_seed(seed)
     model = ModelZoo.create(name, seed=seed).to(device)
-    mean = float(train.images.mean()) / 255.0
-    std = float(train.images.std()) / 255.0
+    mean, std = compute_stats(train, split=None)  # the statistics the Trainer sets
     if hasattr(model, "input_norm"):
-        model.input_norm.set_stats(mean, std)  # the same normalization the Trainer sets
+        model.input_norm.set_stats(mean, std)
     x = torch.from_numpy(train.images).float().div_(255).unsqueeze(1).to(device)
     y = torch.from_numpy(train.labels).long().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -21,11 +21,11 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: str | os.PathLike) -> Path:
-    from .._io import atomic_open
+    """Write ``fig`` atomically (emotionkit._io, as every PNG the package writes) and close it."""
+    from .._io import atomic_write_with
 
     path = Path(path)
-    with atomic_open(path, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=100, bbox_inches="tight")
+    atomic_write_with(path, lambda fh: fig.savefig(fh, format="png", bbox_inches="tight"))
     _pyplot().close(fig)
     return path
 
