@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from emotionkit._allocator import tune_cpu_allocator
-from emotionkit._runtime import describe_machine
 from emotionkit.data import Dataset
+from emotionkit.runtime import describe_machine
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013.csv.gz"
 

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from emotionkit._allocator import tune_cpu_allocator
-from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import Dataset, synthetic
 from emotionkit.evaluation import Evaluator
+from emotionkit.runtime import describe_machine, resolve_device
 
 
 def build_model(name: str) -> torch.nn.Module:

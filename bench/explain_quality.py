@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from emotionkit._allocator import tune_cpu_allocator
-from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import synthetic
 from emotionkit.explain._model_state import ModelState
 from emotionkit.explain.faithfulness import (
@@ -39,6 +38,7 @@ from emotionkit.explain.faithfulness import (
     default_max_batch,
     faithfulness,
 )
+from emotionkit.runtime import describe_machine, resolve_device
 
 
 class LocalSaliency:

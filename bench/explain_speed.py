@@ -31,9 +31,9 @@ from torch import nn
 
 from emotionkit import explain
 from emotionkit._allocator import tune_cpu_allocator
-from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import synthetic
 from emotionkit.explain.trace import trace_forward
+from emotionkit.runtime import describe_machine, resolve_device
 
 CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
 _clock = time.perf_counter

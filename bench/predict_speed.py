@@ -39,8 +39,8 @@ def main() -> None:
 
     import emotionkit as ek
     from emotionkit._allocator import tune_cpu_allocator
-    from emotionkit._runtime import describe_machine
     from emotionkit.faces import get_detector
+    from emotionkit.runtime import describe_machine
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)

@@ -32,11 +32,11 @@ import torch
 import torch.nn.functional as F
 
 from emotionkit._allocator import tune_cpu_allocator
-from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.data import Dataset
 from emotionkit.data.normalize import compute_stats
 from emotionkit.evaluation import Evaluator
 from emotionkit.models import ModelZoo
+from emotionkit.runtime import describe_machine, resolve_device
 from emotionkit.training import Callback, Trainer
 
 

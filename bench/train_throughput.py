@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 
 from emotionkit._allocator import tune_cpu_allocator
-from emotionkit._runtime import describe_machine, resolve_device
 from emotionkit.models import ModelZoo
+from emotionkit.runtime import describe_machine, resolve_device
 from emotionkit.training import Callback, Trainer
 
 VARIANTS = {  # name -> (precision, channels_last)

@@ -53,9 +53,9 @@ def _lineage(run_dir: Path, run: dict) -> list[dict]:
 def main() -> None:
     import emotionkit as ek
     from emotionkit._checkpoint import write_checkpoint
-    from emotionkit._runtime import describe_machine
     from emotionkit.evaluation import Evaluator
     from emotionkit.models import count_params
+    from emotionkit.runtime import describe_machine
     from emotionkit.training.checkpoint import model_identity
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -41,7 +41,19 @@ def test_bf16_is_close_and_fp16_needs_cuda(faces):
     assert bf16.dtype == np.float32
     np.testing.assert_allclose(bf16.sum(axis=1), 1.0, rtol=1e-5)
     assert np.abs(bf16 - fp32).max() < 0.05
-    with pytest.raises(ConfigError, match="needs a CUDA device"):
+    with pytest.raises(ConfigError, match="precision 'fp16' is not supported on CPU"):
         Evaluator(_model(), device="cpu", precision="fp16")
-    with pytest.raises(ConfigError, match="precision must be one of fp32, bf16, fp16"):
+    with pytest.raises(ConfigError, match="unknown precision 'int8'"):
         Evaluator(_model(), device="cpu", precision="int8")
+
+
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_auto_precision_is_the_trainers_rule(monkeypatch, fast_bf16):
+    """One precision rule: the Evaluator resolves "auto" exactly as the Trainer does."""
+    from emotionkit import runtime
+    from emotionkit.training import Trainer
+
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: fast_bf16)
+    evaluator = Evaluator(_model(), device="cpu", precision="auto")
+    trainer = Trainer(_model(), device="cpu", precision="auto", quiet=True)
+    assert evaluator.precision == trainer.precision.name == ("bf16" if fast_bf16 else "fp32")

@@ -327,4 +327,7 @@ def test_label_randomization_with_custom_training(net):
     assert sorted(calls[1]) == sorted(data.labels) and not np.array_equal(calls[1], data.labels)
     assert res.scores["spearman_abs"].shape == (1, 8)
     with pytest.raises(ConfigError, match="labeled training set"):
-        label_randomization_check(factory, SimpleNamespace(labels=None), GradientStub(), x)
+        label_randomization_check(factory, SimpleNamespace(labels=None), GradientStub(), x,
+                                  train=train)
+    with pytest.raises(ConfigError, match="train must be a callable"):
+        label_randomization_check(factory, data, GradientStub(), x, train={"epochs": 1})

@@ -82,6 +82,7 @@ def test_non_attribution_explainers_are_refused(name):
 def test_label_randomization_with_the_trainer(synthetic_small):
     from emotionkit.explain.sanity import label_randomization_check
     from emotionkit.models import ModelZoo
+    from emotionkit.training import train_function
 
     train = synthetic_small.split("Training").subset(slice(0, 64))
     images = synthetic_small.split("PublicTest").subset(slice(0, 3))
@@ -92,7 +93,7 @@ def test_label_randomization_with_the_trainer(synthetic_small):
         train,
         "saliency",
         images,
-        trainer_kwargs={"epochs": 1, "batch_size": 32, "device": "cpu", "quiet": True},
+        train=train_function(epochs=1, batch_size=32, device="cpu", quiet=True, seed=0),
     )
     assert torch.equal(rng, torch.get_rng_state())
     assert np.array_equal(train.labels, labels)  # the caller's dataset keeps its labels

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from emotionkit import _runtime
+from emotionkit import runtime
 from emotionkit.errors import ConfigError
 from emotionkit.training import LambdaCallback, Trainer, resolve_channels_last, resolve_precision
 
@@ -15,7 +15,7 @@ CPU = torch.device("cpu")
 
 @pytest.mark.parametrize("fast,expected", [(True, "bf16"), (False, "fp32")])
 def test_auto_on_cpu_follows_native_bf16(monkeypatch, fast, expected):
-    monkeypatch.setattr(_runtime, "cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: fast)
     p = resolve_precision("auto", CPU)
     assert p.name == expected and p.device_type == "cpu" and not p.use_scaler
     assert p.autocast_dtype == (torch.bfloat16 if fast else None)
@@ -23,7 +23,7 @@ def test_auto_on_cpu_follows_native_bf16(monkeypatch, fast, expected):
 
 
 def test_explicit_cpu_precisions(monkeypatch):
-    monkeypatch.setattr(_runtime, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: False)
     assert resolve_precision("bf16", CPU).name == "bf16"  # asked for: honoured even if slow
     assert resolve_precision("FP32", CPU).name == "fp32"
     with pytest.raises(ConfigError, match="precision 'fp16' is not supported on CPU"):
@@ -62,7 +62,7 @@ def test_channels_last_auto():
 
 
 def test_trainer_uses_the_decisions(monkeypatch, tiny_model, tiny_data):
-    monkeypatch.setattr(_runtime, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: False)
     t = Trainer(tiny_model, device="cpu", quiet=True, epochs=1, batch_size=32)
     assert t.precision.name == "fp32" and t.channels_last
     formats = []
@@ -75,5 +75,5 @@ def test_trainer_uses_the_decisions(monkeypatch, tiny_model, tiny_data):
     assert formats == [True]  # trained in NHWC, handed back in the ordinary format
     assert tiny_model.conv.weight.is_contiguous()
     assert t.train_args()["precision"] == "fp32" and t.train_args()["channels_last"] is True
-    monkeypatch.setattr(_runtime, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: True)
     assert Trainer(tiny_model, device="cpu").precision.name == "bf16"

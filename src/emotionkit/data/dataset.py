@@ -349,7 +349,7 @@ class Dataset(torch.utils.data.Dataset):
         Returns:
             ``(images, labels)``.
         """
-        from .._runtime import resolve_device
+        from ..runtime import resolve_device
 
         dev = resolve_device(device)
         x = torch.from_numpy(np.ascontiguousarray(self.images)).to(dev).unsqueeze(1).float()

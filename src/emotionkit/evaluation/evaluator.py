@@ -27,15 +27,14 @@ import torch
 from torch import nn
 
 from .._modes import eval_mode  # noqa: F401  (also re-exported here)
-from .._runtime import resolve_device
 from ..data.classes import CLASS_NAMES, NUM_CLASSES
 from ..errors import ConfigError
+from ..runtime import resolve_channels_last, resolve_device, resolve_precision
 from .leakage import train_overlap
 from .result import EvaluationResult
 from .tta import average_views, check_mode, make_views, n_views
 
 IMAGE_SIZE = 48
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def model_name_of(model: nn.Module) -> str:
@@ -94,11 +93,14 @@ class Evaluator:
         batch_size: Model inputs per forward pass. With TTA each pass holds
             ``batch_size // views`` images with all their views.
         progress: Show a progress bar on stderr; ``None`` shows it only on a terminal.
-        precision: ``"fp32"`` (default: exact metrics), or ``"bf16"`` / ``"fp16"`` autocast for
-            speed (fp16 on CUDA only; bf16 is fast on GPUs and on CPUs with AVX-512 BF16/AMX).
+        precision: ``"fp32"`` (default: exact metrics), or ``"bf16"`` / ``"fp16"`` / ``"auto"``
+            autocast for speed, resolved by :func:`emotionkit.runtime.resolve_precision` like
+            everywhere else (fp16 on CUDA only; bf16 is fast on GPUs and on CPUs with AVX-512
+            BF16/AMX).
         channels_last: Run convolutions in the NHWC memory format (``None``: on for models
-            with 2-D convolutions; about 1.4x faster on CPU). Converts the model's 4-D weights
-            in place; the values are unchanged.
+            with 2-D convolutions, :func:`emotionkit.runtime.resolve_channels_last`; about 1.4x
+            faster on CPU). Converts the model's 4-D weights in place; the values are
+            unchanged.
     """
 
     def __init__(
@@ -115,15 +117,9 @@ class Evaluator:
         self.device = resolve_device(device)
         self.batch_size = self._check_batch(batch_size)
         self.progress = progress
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, "
-                              f"got {precision!r}")
-        if precision == "fp16" and self.device.type != "cuda":
-            raise ConfigError("precision 'fp16' needs a CUDA device; use bf16 or fp32 on CPU")
-        self.precision = precision
-        if channels_last is None:
-            channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
-        self.channels_last = bool(channels_last)
+        self._precision = resolve_precision(precision, self.device)
+        self.precision = self._precision.name
+        self.channels_last = resolve_channels_last(channels_last, model, self.device)
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -202,10 +198,7 @@ class Evaluator:
         return out.numpy(), seconds
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return self._precision.autocast()
 
     def _check_output(self, logits: Any, n: int) -> None:
         if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (n, NUM_CLASSES):

@@ -157,11 +157,6 @@ def options_in_effect(explainer: Any, options: dict, explanation: Any = None) ->
 
 
 # --------------------------------------------------------------------------- inputs
-def model_device(model: nn.Module) -> torch.device:
-    """Return the device of the model's first parameter or buffer (CPU when it has none)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def as_image_batch(images: Any, device: torch.device | None = None) -> torch.Tensor:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, ExplainError
-from ..training.precision import resolve_precision
+from ..runtime import model_device, resolve_precision
 from ._fast_prefix import speed_up_prefix
 from ._model_state import ModelState
 from ._similarity import (
@@ -35,7 +35,6 @@ from ._similarity import (
     eval_mode,
     explain_raw,
     jsonable,
-    model_device,
     preserved_global_rng,
     resolve_method,
     save_figure,
@@ -436,7 +435,7 @@ def faithfulness(
         progress: Show a progress bar on stderr.
         precision: Precision of the curves' forward passes: ``"fp32"`` (default, the same
             numbers on every machine), ``"auto"`` (bf16 autocast where the hardware runs it
-            natively, see :func:`emotionkit.training.precision.resolve_precision`), ``"bf16"``
+            natively, see :func:`emotionkit.runtime.resolve_precision`), ``"bf16"``
             or ``"fp16"`` (CUDA). The maps are always computed in full precision.
         rewrite_model: For the curves' forward passes, fold eval-mode BatchNorm into the
             convolution before it and give convolutions NHWC weights (exact up to rounding;
@@ -454,7 +453,7 @@ def faithfulness(
         ExplainError: The maps do not fit the images or are not finite.
     """
     method_options = {**dict(options or {}), **method_options}
-    device = model_device(model)
+    device = model_device(model)[0]
     plan_precision = resolve_precision(str(precision), device)
     x = as_image_batch(images, device)
     n, _, h, w = x.shape

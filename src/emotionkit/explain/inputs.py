@@ -6,7 +6,6 @@ modified, never made to require gradients, and never receives a ``.grad``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from torch import nn
 
 from ..data.classes import CLASS_NAMES
 from ..errors import ConfigError, EmotionKitError, ExplainError, UnknownNameError
+from ..runtime import model_device
 
 __all__ = [
     "as_batch",
@@ -28,21 +28,6 @@ __all__ = [
 ]
 
 _RANGE_TOLERANCE = 1e-3
-
-
-def model_device(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    """Return the device and floating dtype of a model's first parameter or buffer.
-
-    Args:
-        model: Any module.
-
-    Returns:
-        ``(device, dtype)``; CPU and float32 for a module without tensors.
-    """
-    for tensor in itertools.chain(model.parameters(), model.buffers()):
-        if tensor.is_floating_point():
-            return tensor.device, tensor.dtype
-    return torch.device("cpu"), torch.float32
 
 
 def model_class_names(model: nn.Module) -> tuple[str, ...] | None:

@@ -41,6 +41,7 @@ from torch import nn
 
 from .._names import unknown_name_message
 from ..errors import ConfigError, ExplainError, UnknownLayerError
+from ..runtime import model_device
 from ._similarity import (
     as_image_batch,
     check_similarities,
@@ -48,7 +49,6 @@ from ._similarity import (
     eval_mode,
     explain_raw,
     jsonable,
-    model_device,
     preserved_global_rng,
     reduce_channels,
     resolve_method,
@@ -458,7 +458,7 @@ def sanity_check(
     method_options = {**dict(options or {}), **method_options}
     sims = check_similarities(similarity)
     name, explainer = resolve_method(method)
-    device = model_device(model)
+    device = model_device(model)[0]
     x = as_image_batch(images, device)
     start = time.perf_counter()
 
@@ -555,9 +555,8 @@ def label_randomization_check(
     method: Any,
     images: Any,
     *,
-    trainer_kwargs: Mapping[str, Any] | None = None,
+    train: Callable[[nn.Module, Any], Any],
     reference_model: nn.Module | None = None,
-    train: Callable[[nn.Module, Any], Any] | None = None,
     target: Any = None,
     seed: int = 0,
     similarity: Sequence[str] | str = ("spearman", "ssim"),
@@ -574,11 +573,11 @@ def label_randomization_check(
         train_dataset: A labeled :class:`emotionkit.data.Dataset`.
         method: Explainer name or object.
         images: Images to explain.
-        trainer_kwargs: Options of :class:`emotionkit.training.Trainer` (keep the budget small:
-            epochs, batch size...); ``seed`` defaults to ``seed``.
+        train: ``train(model, dataset)`` trains ``model`` in place on a labeled dataset, e.g.
+            :func:`emotionkit.training.train_function` ``(epochs=3, seed=0)`` for the
+            :class:`~emotionkit.training.Trainer` with a small budget, or a loop of your own.
+            It is called inside a seeded random state, so the check repeats exactly.
         reference_model: A model already trained on the true labels; trained here when ``None``.
-        train: Optional ``train(model, dataset)`` callable replacing the Trainer (for custom
-            loops); the model is trained in place.
         target: Class for the reference model (``None`` = predicted); reused for the other.
         seed: Seed of the label permutation, of training and of explainer noise.
         similarity: As in :func:`sanity_check`.
@@ -594,14 +593,12 @@ def label_randomization_check(
         raise ConfigError("label randomization needs a labeled training set")
     start = time.perf_counter()
 
-    def fit(model: nn.Module, dataset: Any) -> nn.Module:
-        if train is not None:
-            train(model, dataset)
-            return model
-        from ..training import Trainer  # lazy: only this optional check needs training
+    if not callable(train):
+        raise ConfigError(f"train must be a callable train(model, dataset), got "
+                          f"{type(train).__name__}")
 
-        options = {"seed": seed, **dict(trainer_kwargs or {})}
-        Trainer(model, **options).fit(dataset)
+    def fit(model: nn.Module, dataset: Any) -> nn.Module:
+        train(model, dataset)
         return model
 
     with preserved_global_rng(seed):
@@ -611,14 +608,14 @@ def label_randomization_check(
             reference_model if reference_model is not None else fit(model_factory(), train_dataset)
         )
         randomized = fit(model_factory(), shuffled)
-        x = as_image_batch(images, model_device(reference))
+        x = as_image_batch(images, model_device(reference)[0])
 
         used: dict[str, Any] = {}
 
         def explain(m: nn.Module, tgt: Any) -> tuple[torch.Tensor, torch.Tensor]:
             _reseeded(seed)
             with eval_mode(m):
-                return explain_raw(explainer, m, x.to(model_device(m)), tgt, method_options,
+                return explain_raw(explainer, m, x.to(model_device(m)[0]), tgt, method_options,
                                    used)
 
         original, targets = explain(reference, target)

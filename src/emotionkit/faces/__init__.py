@@ -42,7 +42,7 @@ def get_detector(name: str = "mtcnn", device: Any = "cpu") -> MTCNN | LBPDetecto
     Raises:
         UnknownNameError: For another name.
     """
-    from .._runtime import resolve_device
+    from ..runtime import resolve_device
 
     key = str(name).strip().lower()
     if key not in DETECTORS:

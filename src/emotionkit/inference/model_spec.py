@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from .._names import unknown_name_message
-from .._runtime import resolve_device
 from ..errors import CheckpointError, UnknownModelError
+from ..runtime import resolve_device
 
 
 def describe_model(model: nn.Module) -> str:

@@ -113,9 +113,9 @@ class Predictor:
     def __init__(self, model: Any = None, *, detector: str = "mtcnn", detect: bool | str = "auto",
                  tta: str = "flip", device: str | torch.device = "auto", batch_size: int = 64,
                  min_face: float = 20.0) -> None:
-        from .._runtime import resolve_device
         from ..evaluation.tta import check_mode
         from ..faces import DETECTORS
+        from ..runtime import resolve_device
         from .model_spec import resolve_model
 
         if detect not in (True, False, "auto"):

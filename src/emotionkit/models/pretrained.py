@@ -141,7 +141,7 @@ def load(name: str, device: str | torch.device = "cpu", **config: Any) -> nn.Mod
         CheckpointError: If the shipped file is damaged.
     """
     from .._checkpoint import load_weights
-    from .._runtime import resolve_device
+    from ..runtime import resolve_device
     from .registry import ModelZoo
 
     tensors, meta = _verified(name)

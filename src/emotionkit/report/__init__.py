@@ -59,8 +59,8 @@ def build_report(data: Any, out: str | Path, *, budget: str | Budget = "quick",
 
     from .. import __version__
     from .._io import atomic_write_json, atomic_write_text
-    from .._runtime import describe_machine
     from ..data import Dataset
+    from ..runtime import describe_machine
     from .html import render
     from .study import finite
 

@@ -498,8 +498,8 @@ def make_study(data: Any, out: Path, *, budget: str | Budget = "quick", cnn: str
                device: Any = "auto", seed: int = 0,
                progress: Callable[[str, float], None] | None = None) -> Study:
     """Split the data and set up a :class:`Study` (validation: PublicTest, else a tenth)."""
-    from .._runtime import resolve_device
     from ..errors import ConfigError
+    from ..runtime import resolve_device
 
     if data.labels is None:
         raise ConfigError(f"{data.source}: the report needs labelled images")

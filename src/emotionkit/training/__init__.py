@@ -11,6 +11,7 @@
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .checkpoint import load, read_checkpoint, save
 from .ensemble import Ensemble, train_ensemble
+from .fit import train_function
 from .history import History
 from .precision import Precision, resolve_channels_last, resolve_precision
 from .trainer import Trainer, TrainingInterrupted
@@ -27,6 +28,7 @@ __all__ = [
     "read_checkpoint",
     "Ensemble",
     "train_ensemble",
+    "train_function",
     "Precision",
     "resolve_precision",
     "resolve_channels_last",

@@ -18,7 +18,7 @@ The layers in front of the target run in a cheaper but equivalent form while the
 (``emotionkit.explain._fast_prefix``): eval-mode BatchNorm folded into the convolution before
 it, and NHWC weights. With ``precision="auto"`` the forward pass runs under bf16 autocast where
 the hardware computes bf16 natively (CUDA GPUs with bf16; CPUs with AVX-512 BF16 or AMX, see
-:func:`emotionkit.training.precision.resolve_precision`) and in fp32 elsewhere; the pixels, the
+:func:`emotionkit.runtime.resolve_precision`) and in fp32 elsewhere; the pixels, the
 regularizers and the optimizer always stay fp32. Pass ``precision="fp32"`` for results that are
 the same on every machine.
 """
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError, ExplainError
-from ...training.precision import resolve_channels_last, resolve_precision
+from ...runtime import resolve_channels_last, resolve_precision
 from .._fast_prefix import speed_up_prefix
 from .._layers import check_single_call, default_conv_layer, find_layer
 from .._model_state import ModelState
