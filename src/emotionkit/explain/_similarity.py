@@ -63,16 +63,10 @@ def is_attribution(explainer: Any) -> bool:
         explainer: An explainer object.
 
     Returns:
-        Its ``kind`` attribute equals ``"attribution"`` when it has one; otherwise whether it is
-        an :class:`emotionkit.explain.AttributionExplainer`, or, for objects outside the
-        emotionkit class tree (duck-typed plugins), True.
+        Whether its :attr:`~emotionkit.explain.Explainer.kind` is ``"attribution"``; a
+        duck-typed plugin object without a ``kind`` attribute counts as one.
     """
-    kind = getattr(explainer, "kind", None)
-    if isinstance(kind, str):
-        return kind == "attribution"
-    from .base import AttributionExplainer, Explainer
-
-    return isinstance(explainer, AttributionExplainer) or not isinstance(explainer, Explainer)
+    return getattr(explainer, "kind", "attribution") == "attribution"
 
 
 def explain_raw(

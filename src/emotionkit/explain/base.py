@@ -273,6 +273,11 @@ class Explainer(ABC):
     description: ClassVar[str] = ""
     #: Every option the method accepts, with its default.
     defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    #: What the method makes, the ``kind`` of its :class:`Explanation`: ``"attribution"`` (one
+    #: map per image for a target class; what sanity checks and faithfulness score),
+    #: ``"synthesis"`` (images made from scratch) or ``"layers"`` (feature maps); ``"other"``
+    #: for a subclass that does not say.
+    kind: ClassVar[str] = "other"
 
     @abstractmethod
     def explain(
@@ -314,6 +319,7 @@ class Explainer(ABC):
         cls = type(self)
         return {
             "name": self.name,
+            "kind": self.kind,
             "description": self.description,
             "options": _json_value(dict(self.defaults)),
             "class": f"{cls.__module__}.{cls.__qualname__}",
@@ -350,6 +356,7 @@ class AttributionExplainer(Explainer):
     """
 
     defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({"max_batch": None})
+    kind: ClassVar[str] = "attribution"
     #: Whether SmoothGrad can use this method as its base.
     smoothable: ClassVar[bool] = False
 
@@ -391,7 +398,7 @@ class AttributionExplainer(Explainer):
             options=opts,
             extras={k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v)
                     for k, v in result.extras.items()},
-            kind="attribution",
+            kind=self.kind,
             class_names=names,
         )
 

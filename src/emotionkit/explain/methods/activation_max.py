@@ -237,6 +237,7 @@ class ActivationMax(Explainer):
     """
 
     name = "activation-max"
+    kind = "synthesis"
     description = "Synthesized inputs that maximize each channel of a layer (all in one batch)"
     defaults = MappingProxyType({
         "layer": None, "channels": None, "steps": 200, "lr": 0.05, "l2": 1e-3, "tv": 0.05,
@@ -348,7 +349,7 @@ class ActivationMax(Explainer):
                     "history": torch.cat(histories, dim=1).cpu(),
                     "folded": prefix.folded, "channels_last_layers": prefix.channels_last,
                     "prefix_notes": prefix.skipped},
-            kind="synthesis",
+            kind=self.kind,
         )
 
     @staticmethod

@@ -37,6 +37,7 @@ class LayerOutputs(Explainer):
     """
 
     name = "layer-outputs"
+    kind = "layers"
     description = "Feature maps of any named layer (default: every convolution)"
     defaults = MappingProxyType({"layer": None, "max_batch": None})
 
@@ -101,7 +102,7 @@ class LayerOutputs(Explainer):
             scores=target_scores(all_logits, all_targets),
             method=self.name,
             options=opts,
-            kind="layers",
+            kind=self.kind,
             class_names=names,
         )
 
