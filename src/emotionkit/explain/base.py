@@ -62,6 +62,7 @@ from .inputs import (
 
 __all__ = [
     "Explainer",
+    "Setup",
     "AttributionExplainer",
     "Attribution",
     "Explanation",
@@ -250,6 +251,35 @@ def _outside_inference_mode(explain: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+@dataclass
+class Setup:
+    """What :meth:`Explainer.prepare` resolved for one call: the shared first steps of every method.
+
+    Attributes:
+        options: Every option in effect (the caller's over ``defaults``; ``max_batch`` resolved
+            when the method has it).
+        device: The model's device, where ``images`` live.
+        dtype: The model's floating dtype, that of ``images``.
+        images: The caller's images as a detached (N, C, H, W) batch, or ``None`` when the
+            method was called without images.
+        class_names: The classes the model predicts (``None`` when unknown).
+        target: The parsed target: ``None`` (each image's predicted class) or one class index
+            per image.
+    """
+
+    options: dict[str, Any]
+    device: torch.device
+    dtype: torch.dtype
+    images: torch.Tensor | None
+    class_names: tuple[str, ...] | None
+    target: torch.Tensor | None
+
+    def output_names(self, logits: torch.Tensor) -> tuple[str, ...] | None:
+        """The class names when they match the model's ``logits`` columns, else ``None``."""
+        names = self.class_names
+        return names if names and len(names) == logits.shape[1] else None
+
+
 class Explainer(ABC):
     """Base class of every explainer (see the module docstring for the full contract).
 
@@ -311,6 +341,40 @@ class Explainer(ABC):
                     f"{self.name}: " + unknown_name_message("option", key, self.defaults)
                 )
         return {**self.defaults, **options}
+
+    def prepare(self, model: nn.Module, images: Any, target: Any, options: Mapping[str, Any], *,
+                images_required: bool = True) -> Setup:
+        """Do the first steps every method shares; a subclass's ``explain`` starts here.
+
+        Checks the model, merges and checks the options (:meth:`resolve_options`; ``max_batch``
+        is resolved when the method has that option), moves a copy of the images to the model's
+        device and dtype, and parses the target against the model's classes.
+
+        Args:
+            model: The model.
+            images: The images in any accepted form, or ``None``.
+            target: The caller's target (``None``/``"predicted"``, an index or name, or one per
+                image).
+            options: The caller's options.
+            images_required: Whether ``images=None`` is an error.
+
+        Returns:
+            The :class:`Setup`.
+
+        Raises:
+            ConfigError: An unknown option, a malformed target, missing or malformed images.
+        """
+        check_model(model)
+        opts = self.resolve_options(options)
+        device, dtype = model_device(model)
+        if "max_batch" in opts:
+            opts["max_batch"] = resolve_max_batch(self.name, opts["max_batch"], device)
+        if images is None and images_required:
+            raise ConfigError(f"{self.name} needs images to explain")
+        x = None if images is None else as_batch(images, device, dtype)
+        class_names = model_class_names(model)
+        spec = None if x is None else parse_target(target, len(x), class_names)
+        return Setup(opts, device, dtype, x, class_names, spec)
 
     def describe(self) -> dict[str, Any]:
         """Name, description, options with defaults and implementing class, JSON-ready."""
@@ -374,13 +438,8 @@ class AttributionExplainer(Explainer):
         Returns:
             An :class:`Explanation` of kind ``"attribution"``.
         """
-        check_model(model)
-        opts = self.resolve_options(options)
-        device, dtype = model_device(model)
-        opts["max_batch"] = resolve_max_batch(self.name, opts.get("max_batch"), device)
-        x = as_batch(images, device, dtype)
-        class_names = model_class_names(model)
-        spec = parse_target(target, len(x), class_names)
+        setup = self.prepare(model, images, target, options)
+        opts, x, spec = setup.options, setup.images, setup.target
         with ModelState(model) as state:
             check_model_input(state.model, x, self.name)
             result = self.attribute(state, x, spec, opts)
@@ -388,7 +447,7 @@ class AttributionExplainer(Explainer):
             raise ExplainError(
                 f"{self.name} returned {result.maps.shape[0]} maps for {x.shape[0]} images"
             )
-        names = class_names if class_names and len(class_names) == result.logits.shape[1] else None
+        names = setup.output_names(result.logits)
         return Explanation(
             maps=result.maps.detach().float().cpu().clone(),
             images=x.detach().cpu(),

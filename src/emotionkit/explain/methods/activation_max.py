@@ -47,12 +47,10 @@ from ..base import (
     check_float,
     check_int,
     check_memory,
-    check_model,
     chunks,
-    resolve_max_batch,
 )
 from ..explanation import Explanation
-from ..inputs import as_batch, model_device
+from ..inputs import model_device
 from ._common import model_trace, progress_bar
 
 #: The most gradient-ascent steps per call.
@@ -262,10 +260,10 @@ class ActivationMax(Explainer):
             An :class:`Explanation` of kind ``"synthesis"``: ``maps`` (K, C, H, W) holds the
             synthesized images, ``scores["activation"]`` their channel's mean activation.
         """
-        check_model(model)
         if target is not None:
             raise ConfigError(f"{self.name} takes no target; choose channels with channels=")
-        opts = self.resolve_options(options)
+        setup = self.prepare(model, images, None, options, images_required=False)
+        opts, device, dtype, start = setup.options, setup.device, setup.dtype, setup.images
         steps = check_int(self.name, "steps", opts["steps"], 0, MAX_STEPS)
         lr = check_float(self.name, "lr", opts["lr"], 0.0, strict=True)
         l2 = check_float(self.name, "l2", opts["l2"], 0.0)
@@ -277,7 +275,6 @@ class ActivationMax(Explainer):
         seed = check_int(self.name, "seed", opts["seed"])
         check_bool(self.name, "progress", opts["progress"])
         fold = check_bool(self.name, "fold_batchnorm", opts["fold_batchnorm"])
-        device, dtype = model_device(model)
         plan_precision = resolve_precision(str(opts["precision"]), device)
         opts["precision"] = plan_precision.name
         channels_last = resolve_channels_last(
@@ -285,8 +282,7 @@ class ActivationMax(Explainer):
             else check_bool(self.name, "channels_last", opts["channels_last"]),
             model, device)
         opts["channels_last"] = channels_last
-        max_batch = opts["max_batch"] = resolve_max_batch(self.name, opts["max_batch"], device)
-        start = None if images is None else as_batch(images, device, dtype)
+        max_batch = opts["max_batch"]
         shape = _input_shape(model, opts["input_shape"], start)
         opts["input_shape"] = list(shape)
         if start is not None and tuple(start.shape[1:]) != shape:

@@ -11,14 +11,10 @@ from torch import nn
 from ...errors import ConfigError
 from .._layers import find_layer
 from .._model_state import ModelState
-from ..base import Explainer, check_model, chunks, resolve_max_batch, target_scores
+from ..base import Explainer, chunks, target_scores
 from ..explanation import Explanation
 from ..inputs import (
-    as_batch,
     check_model_input,
-    model_class_names,
-    model_device,
-    parse_target,
     resolve_targets,
 )
 from ._common import model_trace
@@ -56,13 +52,9 @@ class LayerOutputs(Explainer):
             An :class:`Explanation` of kind ``"layers"``: ``maps`` is a dict name -> tensor
             (N, channels, h, w) (or (N, units) for dense layers), in execution order.
         """
-        check_model(model)
-        opts = self.resolve_options(options)
-        device, dtype = model_device(model)
-        max_batch = opts["max_batch"] = resolve_max_batch(self.name, opts["max_batch"], device)
-        x = as_batch(images, device, dtype)
-        class_names = model_class_names(model)
-        spec = parse_target(target, len(x), class_names)
+        setup = self.prepare(model, images, target, options)
+        opts, x, spec = setup.options, setup.images, setup.target
+        max_batch = opts["max_batch"]
         with ModelState(model) as state:
             check_model_input(state.model, x, self.name)
             trace = model_trace(state, x)
@@ -94,7 +86,7 @@ class LayerOutputs(Explainer):
                     logits.append(out)
         maps = {k: torch.cat(v).detach().float().cpu() for k, v in outputs.items()}
         all_logits, all_targets = torch.cat(logits), torch.cat(targets)
-        names = class_names if class_names and len(class_names) == all_logits.shape[1] else None
+        names = setup.output_names(all_logits)
         return Explanation(
             maps=maps,
             images=x.cpu(),
