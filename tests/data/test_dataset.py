@@ -136,3 +136,28 @@ def test_compute_stats_tensors_and_errors():
         compute_stats(x * 255)
     with pytest.raises(ConfigError, match="no images"):
         compute_stats(torch.zeros(0))
+
+
+def test_train_val_split_is_one_rule():
+    labels = np.arange(70) % 7
+    splits = np.array(["Training"] * 50 + ["PublicTest"] * 20, dtype=object)
+    ds = Dataset(np.zeros((70, 48, 48), np.uint8), labels, splits=splits)
+    train, val = ds.train_val_split()  # auto: PublicTest when present
+    assert (len(train), len(val)) == (50, 20) and val.split_names == ["PublicTest"]
+    no_val_train, no_val = ds.train_val_split(None)
+    assert no_val is None and len(no_val_train) == 50
+    rest, held = ds.train_val_split(0.2, seed=3)
+    assert held.split_names == ["Validation"] and len(rest) + len(held) == 50
+    expected = [round(0.2 * n) for n in np.bincount(train.labels, minlength=7)]
+    assert np.bincount(held.labels, minlength=7).tolist() == expected
+    again = ds.train_val_split(0.2, seed=3)[1]
+    assert np.array_equal(again.labels, held.labels)
+    only_train = Dataset(np.zeros((70, 48, 48), np.uint8), labels)
+    rest, held = only_train.train_val_split("auto", seed=0)  # no PublicTest: a tenth
+    assert (len(rest), len(held)) == (63, 7)
+    with pytest.raises(UnknownNameError, match="PrivateTest"):
+        ds.train_val_split("PrivateTest")
+    with pytest.raises(ConfigError, match="is the training split"):
+        ds.train_val_split("Training")
+    with pytest.raises(ConfigError, match="fraction must be in"):
+        ds.train_val_split(1.5)

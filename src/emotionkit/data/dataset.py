@@ -258,6 +258,40 @@ class Dataset(torch.utils.data.Dataset):
         return rest, out
 
     # ----------------------------------------------------------------- statistics
+    def train_val_split(
+        self, val: str | float | None = "auto", seed: int = 0
+    ) -> tuple[Dataset, Dataset | None]:
+        """The training and validation sets, by the one rule every command uses.
+
+        Training is the ``Training`` split when the data has one, else all of it.
+
+        Args:
+            val: ``"auto"`` (``PublicTest`` when present, else a stratified tenth of Training),
+                a split name, a fraction of Training in (0, 1) (a stratified hold-out, see
+                :meth:`stratified_split`), or ``None`` (no validation set).
+            seed: Seed of a fractional hold-out.
+
+        Returns:
+            ``(train, val)``; ``val`` is ``None`` when ``val`` is ``None``.
+
+        Raises:
+            UnknownNameError: ``val`` names a split the data does not have.
+            ConfigError: ``val`` is the training split itself, or a fraction outside (0, 1).
+        """
+        names = self.split_names
+        train = self.split("Training") if "Training" in names else self
+        if isinstance(val, str) and val.lower() == "auto":
+            val = "PublicTest" if "PublicTest" in names else 0.1
+        if val is None:
+            return train, None
+        if isinstance(val, (int, float)) and not isinstance(val, bool):
+            return train.stratified_split(float(val), seed=seed)
+        held = self.split(str(val))
+        if held.split_names == train.split_names:
+            raise ConfigError(f"validation split {val!r} is the training split; use a fraction "
+                              "such as 0.1")
+        return train, held
+
     def class_counts(self) -> dict[str, int]:
         """Images per class, in FER2013 order (empty dict when unlabeled)."""
         if self.labels is None:

@@ -503,13 +503,8 @@ def make_study(data: Any, out: Path, *, budget: str | Budget = "quick", cnn: str
 
     if data.labels is None:
         raise ConfigError(f"{data.source}: the report needs labelled images")
-    names = data.split_names
-    train = data.split("Training") if "Training" in names else data
-    if "PublicTest" in names:
-        val, val_name = data.split("PublicTest"), "PublicTest"
-    else:
-        train, val = train.stratified_split(0.1, seed=seed)
-        val_name = "a stratified 10% of Training"
+    train, val = data.train_val_split("auto", seed=seed)
+    val_name = "PublicTest" if "PublicTest" in data.split_names else "a stratified 10% of Training"
     return Study(data=data, train=train, val=val, val_name=val_name, out=Path(out),
                  budget=get_budget(budget), cnn_name=cnn, cnn_config=dict(cnn_config or {}),
                  model_spec=model,
