@@ -56,7 +56,7 @@ def test_unknown_layer_exact_line(tmp_path):
      "Error: saliency: unknown option 'absolut'; did you mean 'absolute'? Valid options: "
      "absolute, max_batch"),
     (["-m", "saliency", "--model", "compact", "synthetic:1", "-o", "oops"], 2,
-     "Error: Invalid value for --option: expected KEY=VALUE, got 'oops'"),
+     "Error: Invalid value for '--option': expected KEY=VALUE, got 'oops'"),
 ])
 def test_cli_error_lines(tmp_path, args, code, line):
     result = run("explain", *args, "--out", tmp_path / "o")

@@ -66,7 +66,7 @@ def test_val_split_fraction_none_and_resume(run_cli, tmp_path):
 
 @pytest.mark.parametrize("args,code,message", [
     (["--model", "nonet"], 1, "Error: unknown model 'nonet'"),
-    (["--set", "width"], 2, "Invalid value for '--set': expected key=value, got 'width'"),
+    (["--set", "width"], 2, "Invalid value for '--set': expected KEY=VALUE, got 'width'"),
     (["--set", "colour=1"], 1, "Error: unknown option 'colour' for model 'test-tiny'"),
     (["--val-split", "Nope"], 2, "Invalid value for '--val-split': unknown split 'Nope'"),
     (["--val-split", "1.5"], 2, "Invalid value for '--val-split': a fraction must be in (0, 1)"),

@@ -10,19 +10,12 @@ from typing import Any
 
 import click
 
-from .options import OutDir, device_option, load_model_arg, model_option
+from ._common import HISTORY_FILE, RUN_FILE, load_model_arg, run_file
+from .options import OutDir, device_option, model_option
 
 #: Splits ``--split auto`` looks for, in this order (else the whole dataset).
 AUTO_SPLITS = ("PublicTest", "PrivateTest", "Test", "Validation")
 FIGURES = ("confusion_matrix.png", "per_class.png", "mistakes.png", "contact_sheet.png")
-
-
-def _checkpoint_label(spec: str | None, label: str) -> str:
-    """The checkpoint file for a path (run directories name their model.safetensors)."""
-    if spec is None:
-        return label
-    p = Path(spec)
-    return str(p / "model.safetensors") if p.is_dir() else str(spec)
 
 
 def _pick_split(ds: Any, split: str) -> str | None:
@@ -107,7 +100,7 @@ def evaluate(model_spec: str | None, data_path: str, split: str, tta: str, train
         figures.plot_contact_sheet(result, evaluated, out / "contact_sheet.png")
         written.append(str(out / "contact_sheet.png"))
     if as_json:
-        label = _checkpoint_label(model_spec, model_label)
+        label = model_label if model_spec is None else str(run_file(model_spec))
         click.echo(json.dumps({**result.to_dict(samples=False), "checkpoint": label,
                                "files": written}, indent=2))
         return
@@ -118,14 +111,14 @@ def evaluate(model_spec: str | None, data_path: str, split: str, tta: str, train
 
 # ---------------------------------------------------------------------- compare
 def _param_count(run_dir: Path) -> int | None:
+    """Parameters of the run's model.safetensors; None when it has none or it does not load."""
     from ..errors import EmotionKitError
-    from ..training import load
 
-    ckpt = run_dir / "model.safetensors"
+    ckpt = run_file(run_dir)
     if not ckpt.is_file():
         return None
     try:
-        model = load(ckpt)
+        model, _ = load_model_arg(ckpt, "cpu", untrained_ok=False)
     except EmotionKitError:
         return None
     return int(sum(p.numel() for p in model.parameters()))
@@ -135,7 +128,7 @@ def run_summary(run_dir: str | Path, label: str | None = None) -> dict[str, Any]
     """Facts about one training run directory, for ``emotionkit compare``.
 
     Args:
-        run_dir: A directory written by ``emotionkit train --out DIR``.
+        run_dir: A directory written by ``emotionkit train --out DIR`` (or its history.json).
         label: Name to show (default: the directory name).
 
     Returns:
@@ -151,12 +144,14 @@ def run_summary(run_dir: str | Path, label: str | None = None) -> dict[str, Any]
     from ..evaluation.figures import _history_dict
 
     p = Path(run_dir)
-    hist = _history_dict(p, label or p.name)
+    history_file = run_file(p, HISTORY_FILE, what="history", required=True)
+    folder = history_file.parent  # the run directory, also when given its history.json
+    hist = _history_dict(history_file, label or p.name)
     epochs = hist["epochs"]
     run: dict[str, Any] = {}
-    if (p / "run.json").is_file():
+    if (folder / RUN_FILE).is_file():
         try:
-            run = json.loads((p / "run.json").read_text(encoding="utf-8"))
+            run = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             run = {}
     val = [(e.get("epoch"), e.get("val_acc")) for e in epochs if e.get("val_acc") is not None]
@@ -171,7 +166,7 @@ def run_summary(run_dir: str | Path, label: str | None = None) -> dict[str, Any]
         "epochs": len(epochs), "best_epoch": hist.get("best_epoch"),
         "best_val_acc": best[1], "best_val_acc_epoch": best[0],
         "final_val_acc": last.get("val_acc"), "final_train_acc": last.get("train_acc"),
-        "params": _param_count(p), "wall_seconds": wall, "history": hist,
+        "params": _param_count(folder), "wall_seconds": wall, "history": hist,
     }
 
 

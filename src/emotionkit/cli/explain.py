@@ -8,21 +8,34 @@ from typing import Any
 
 import click
 
-from .options import OutDir, detector_option, device_option, load_model_arg, model_option
+from ._common import load_model_arg, parse_key_values
+from .options import OutDir, detector_option, device_option, model_option
 
 
-def _parse_options(settings: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings -> dict; values are read as JSON when they parse, else text."""
-    options: dict[str, Any] = {}
-    for item in settings:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
-        try:
-            options[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.strip()] = raw
-    return options
+def read_face_image(path: str | Path) -> Any:
+    """An image file as one uint8 48x48 gray face, read exactly as the data package reads the
+    images of an image-folder dataset (``skimage.io.imread`` and
+    :func:`emotionkit.data.folder_reader.to_gray48`), so a file gives the same pixels here as
+    in ``Dataset.load(folder)``.
+
+    Raises:
+        DataFormatError: The file cannot be decoded, naming it.
+    """
+    import warnings
+
+    from skimage import io as skio
+
+    from ..data.folder_reader import to_gray48
+    from ..errors import DataFormatError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = skio.imread(path)
+        return to_gray48(raw)[0]
+    except Exception as exc:  # any decoder failure is the file's fault, as in read_folder
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DataFormatError(f"{path}: unreadable image ({reason[:120]})") from None
 
 
 def load_inputs(inputs: tuple[str, ...], n: int, split: str | None, detector: str = "mtcnn",
@@ -31,13 +44,13 @@ def load_inputs(inputs: tuple[str, ...], n: int, split: str | None, detector: st
 
     An image file of 48x48 is one face; a larger photo goes through face detection and each
     face is cut out with FER2013's framing (a photo without a detected face is used whole, with
-    a warning). ``placements[i] = (photo_rgb, transform)`` for images cut out of photos, so the
-    map can be drawn back over the photo.
+    a warning). An image used whole is read as image-folder datasets read it
+    (:func:`read_face_image`). ``placements[i] = (photo_rgb, transform)`` for images cut out of
+    photos, so the map can be drawn back over the photo.
     """
     import numpy as np
 
     from ..data import Dataset
-    from ..data.folder_reader import to_gray48
     from ..faces import align_face, face_transform, get_detector
     from ..inference.images import IMAGE_SUFFIXES, InputError, read_photo
 
@@ -56,7 +69,7 @@ def load_inputs(inputs: tuple[str, ...], n: int, split: str | None, detector: st
             if not faces:
                 if (w, h) != (48, 48):
                     click.echo(f"Warning: {path}: no face found; using the whole image", err=True)
-                images.append(to_gray48(photo.rgb)[0][None])
+                images.append(read_face_image(path)[None])
                 sources.append(str(path))
                 continue
             for k, face in enumerate(sorted(faces, key=lambda d: -d.box[2] * d.box[3])):
@@ -108,7 +121,9 @@ def _photo_overlays(result: Any, placements: dict, out_dir: str, normalize: str,
               help="Images taken from each dataset argument.")
 @click.option("--split", default=None, help="Only use this split of dataset arguments.")
 @click.option("--option", "-o", "settings", multiple=True, metavar="KEY=VALUE",
-              help="Method option, e.g. -o steps=64 -o 'baseline=\"mean\"'. Repeatable.")
+              help="Method option, e.g. -o steps=64 -o 'baseline=\"mean\"' (values are JSON "
+              "when they parse, else text; METHOD.KEY=VALUE as in explain-check also works). "
+              "Repeatable.")
 @click.option("--top-k", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.1,
               show_default=True, help="Share of pixels the masked image keeps.")
 @click.option("--normalize", type=click.Choice(["percentile", "minmax", "abs-max"]),
@@ -147,7 +162,13 @@ def explain(
         explainer = get(method)
     except UnknownExplainerError as exc:
         raise click.BadParameter(str(exc), param_hint="--method") from None
-    options = _parse_options(settings)
+    options = {}
+    for key, value in parse_key_values(settings, "--option", prefixed=True).items():
+        prefix, dot, name = key.rpartition(".")
+        if dot and prefix not in (method, getattr(explainer, "name", method)):
+            raise click.BadParameter(f"{key!r}: this command explains with method {method!r} "
+                                     "only", param_hint="'--option'")
+        options[name] = value
     for flag, key, value in (("--layer", "layer", layer), ("--channels", "channels", channels)):
         if value is not None:
             if key not in explainer.defaults:

@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from .options import load_model_arg, model_option
+from ._common import load_model_arg, parse_key_values
+from .options import model_option
 
 # Kept here (not imported) so `emotionkit --help` does not load the explain package;
 # a test checks they equal emotionkit.explain.sanity.MODES / faithfulness.BASELINES.
@@ -48,16 +49,15 @@ def _method_options(names: list[str], settings: tuple[str, ...]) -> dict[str, di
         ConfigError: An option the named method does not have (lists the valid ones).
     """
     from .. import explain
-    from .explain import _parse_options
 
     per: dict[str, dict[str, Any]] = {name: {} for name in names}
-    for key, value in _parse_options(settings).items():
+    for key, value in parse_key_values(settings, "--option", prefixed=True).items():
         method, dot, option = key.rpartition(".")
         if dot:
             if method not in per:
                 raise click.BadParameter(
                     f"{key!r}: method {method!r} is not checked (checked: {', '.join(names)})",
-                    param_hint="--option",
+                    param_hint="'--option'",
                 )
             per[method][option] = value
             continue
@@ -65,7 +65,7 @@ def _method_options(names: list[str], settings: tuple[str, ...]) -> dict[str, di
         if not takers:
             raise click.BadParameter(
                 f"no checked method ({', '.join(names)}) has option {key!r}; use METHOD.{key} "
-                "to pass it to one method", param_hint="--option",
+                "to pass it to one method", param_hint="'--option'",
             )
         for name in takers:
             per[name][key] = value

@@ -6,20 +6,7 @@ import json
 
 import click
 
-
-def _parse_settings(settings: tuple[str, ...]) -> dict:
-    """Turn ``key=value`` strings into a dict; values are read as JSON when they parse."""
-    config = {}
-    for item in settings:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        config[key.strip()] = value
-    return config
+from ._common import parse_key_values
 
 
 @click.group()
@@ -133,7 +120,7 @@ def summary(name: str, settings: tuple[str, ...], as_json: bool) -> None:
     from ..models import ModelZoo
     from ..models import summary as summarize
 
-    model = ModelZoo.create(name, **_parse_settings(settings))
+    model = ModelZoo.create(name, **parse_key_values(settings, "--set"))
     result = summarize(model)
     if as_json:
         out = result.to_dict()

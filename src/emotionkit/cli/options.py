@@ -1,4 +1,8 @@
-"""Click options shared by several commands, so each is spelled, checked and resolved once."""
+"""Click options shared by several commands, so each is spelled and checked once.
+
+What commands do with the values (KEY=VALUE settings, loading ``--model``, finding the files
+of a run directory) is in ``_common.py``.
+"""
 
 from __future__ import annotations
 
@@ -91,62 +95,5 @@ def detector_option() -> Any:
                         help="Face detector: mtcnn (landmarks, more faces) or lbp (lighter).")
 
 
-__all__ = ["DeviceType", "OutDir", "check_fer_model", "detector_option", "device_option",
-           "load_model_arg", "model_option", "out_dir_problem"]
-
-
-def load_model_arg(spec: str | None, device: Any, *, untrained_ok: bool = True) -> tuple[Any, str]:
-    """The one ``--model`` loader of the CLI: the model and a label for messages.
-
-    ``None`` gives the best shipped model; a path a checkpoint; a zoo name its shipped weights,
-    or (``untrained_ok``, demos) random weights with a warning on stderr. The model is checked
-    to map 48x48 gray images to the seven FER2013 classes.
-
-    Raises:
-        CheckpointError / UnknownModelError: Converted to one ``Error:`` line by the CLI group.
-    """
-    import warnings
-
-    from ..inference import describe_model, resolve_model
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = resolve_model(spec, device, untrained_ok=untrained_ok)
-    for w in caught:
-        click.echo(f"Warning: {w.message}", err=True)
-    label = str(spec) if spec is not None else describe_model(model)
-    if any("untrained" in str(w.message) for w in caught):
-        label = f"zoo:{spec} (untrained)"
-    check_fer_model(model, label)
-    return model, label
-
-
-def check_fer_model(model: Any, where: str) -> None:
-    """Refuse a model that does not map (N, 1, 48, 48) to the seven FER2013 classes."""
-    import torch
-
-    from ..data.classes import CLASS_NAMES, NUM_CLASSES
-    from ..errors import CheckpointError
-
-    names = (getattr(model, "emotionkit_meta", None) or {}).get("class_names")
-    if names is not None and list(names) != list(CLASS_NAMES):
-        what = (f"{len(names)} classes" if len(names) != NUM_CLASSES
-                else "the classes in another order")
-        raise CheckpointError(f"{where}: incompatible checkpoint: the model has {what} "
-                              f"({', '.join(map(str, names))}); emotionkit evaluates the "
-                              f"{NUM_CLASSES} FER2013 classes ({', '.join(CLASS_NAMES)})")
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
-    probe = torch.zeros(2, 1, 48, 48, device=device)
-    try:
-        with torch.inference_mode():
-            out = model(probe)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{where}: incompatible checkpoint: the model fails on 48x48 "
-                              f"grayscale input ({str(exc).splitlines()[0]})") from None
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, NUM_CLASSES):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise CheckpointError(f"{where}: incompatible checkpoint: the model returns {got} for 2 "
-                              f"images, expected (2, {NUM_CLASSES}) logits")
+__all__ = ["DeviceType", "OutDir", "detector_option", "device_option", "model_option",
+           "out_dir_problem"]

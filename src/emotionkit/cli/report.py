@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ._common import parse_key_values
 from .options import device_option
 
 
@@ -47,10 +48,9 @@ def report(data_path: str, out_dir: str, cnn: str, settings: tuple[str, ...],
     from ..data import Dataset
     from ..models import ModelZoo
     from ..report import REPORT_HTML, build_report, get_budget, work_units
-    from .train import _parse_set
 
     ModelZoo.get_info(cnn)  # an unknown name fails before any work
-    cnn_config = _parse_set(settings)
+    cnn_config = parse_key_values(settings, "--set")
     dataset = Dataset.load(data_path)
     show = progress if progress is not None else sys.stderr.isatty()
     from tqdm.auto import tqdm

@@ -12,22 +12,8 @@ from typing import Any
 
 import click
 
+from ._common import MODEL_FILE, RUN_FILE, load_model_arg, parse_key_values
 from .options import OutDir
-
-
-def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
-    """``--set key=value`` options -> dict; values are JSON when they parse, else strings."""
-    config: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key or not key.isidentifier():
-            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--set'")
-        try:
-            config[key] = json.loads(raw)
-        except ValueError:
-            config[key] = raw
-    return config
 
 
 def _parse_val_split(value: str) -> str | float | None:
@@ -69,10 +55,9 @@ def _split_data(ds: Any, val_split: str | float | None, seed: int) -> tuple[Any,
 def _init_weights(model: Any, spec: str) -> None:
     """Copy the weights of ``spec`` (checkpoint, run directory or shipped name) into ``model``."""
     from ..errors import CheckpointError
-    from ..inference import resolve_model
     from ..training.checkpoint import model_identity
 
-    source = resolve_model(spec, "cpu")
+    source, _ = load_model_arg(spec, "cpu", untrained_ok=False)
     want, have = model_identity(model), model_identity(source)
     for field in ("model_name", "model_config"):
         if want[field] != have[field]:
@@ -154,7 +139,7 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
     from ..training import Trainer, TrainingInterrupted
     from ..training.trainer import LAST_NAME
 
-    config = _parse_set(settings)
+    config = parse_key_values(settings, "--set")
     split_choice = _parse_val_split(val_split) if val_split != "auto" else "auto"
     ModelZoo.get_info(model_name)  # an unknown name fails here, before any work
     given = {"optimizer": optimizer, "lr": lr, "weight_decay": weight_decay,
@@ -184,7 +169,7 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
            "started": datetime.now().isoformat(timespec="seconds"),
            "machine": describe_machine()}
     if trainer.is_main:
-        atomic_write_json(run_dir / "run.json", run)
+        atomic_write_json(run_dir / RUN_FILE, run)
         if not quiet:
             click.echo(f"Training {model_name} on {len(train_ds)} images "
                        f"({run['n_val']} validation) on {trainer.device}, precision "
@@ -209,12 +194,12 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
     result = {"run_dir": str(run_dir), "model": model_name, "epochs": len(history),
               "best_epoch": history.best_epoch, "best_val_acc": best.get("val_acc"),
               "final": last, "wall_seconds": wall,
-              "checkpoint": str(run_dir / "model.safetensors")}
-    atomic_write_json(run_dir / "run.json", {**run, "result": result})
+              "checkpoint": str(run_dir / MODEL_FILE)}
+    atomic_write_json(run_dir / RUN_FILE, {**run, "result": result})
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     msg = f"Trained {model_name} for {len(history)} epochs in {wall:.1f}s"
     if history.best_epoch is not None:
         msg += f"; best epoch {history.best_epoch}: val_acc {best['val_acc']:.4f}"
-    click.echo(f"{msg}. Saved {run_dir / 'model.safetensors'}")
+    click.echo(f"{msg}. Saved {run_dir / MODEL_FILE}")
