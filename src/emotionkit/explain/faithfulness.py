@@ -15,7 +15,6 @@ most ``max_batch`` images (pixels are ranked once per image; the mask of step ``
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from torch import nn
 
 from ..errors import ConfigError, ExplainError
 from ..runtime import model_device, resolve_precision
+from ._blur import gaussian_blur
 from ._fast_prefix import speed_up_prefix
 from ._model_state import ModelState
 from ._similarity import (
@@ -230,25 +230,6 @@ def faithfulness_markdown(results: list[FaithfulnessResult]) -> str:
 
 
 # --------------------------------------------------------------------------- building blocks
-def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur a batch (N, C, H, W) with a separable Gaussian (replicate padding).
-
-    Args:
-        images: The batch.
-        sigma: Standard deviation in pixels.
-
-    Returns:
-        The blurred batch.
-    """
-    radius = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    n, c, h, w = images.shape
-    x = images.reshape(n * c, 1, h, w)
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
-    return x.reshape(n, c, h, w)
 
 
 def make_baseline(images: torch.Tensor, baseline: Any) -> tuple[torch.Tensor, str]:

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from .._names import unknown_name_message
+from .._random import seeded_generator
 from ..errors import ConfigError, ExplainError, UnknownLayerError
 from ..runtime import model_device
 from ._similarity import (
@@ -339,8 +340,7 @@ def sanity_markdown(results: Mapping[str, SanityCheckResult] | Sequence[SanityCh
 
 # --------------------------------------------------------------------------- re-initialization
 def _layer_generator(seed: int, position: int) -> torch.Generator:
-    state = np.random.SeedSequence([int(seed), int(position)]).generate_state(1, dtype=np.uint64)
-    return torch.Generator().manual_seed(int(state[0]))
+    return seeded_generator(seed, position)
 
 
 def _fan_in(t: torch.Tensor) -> int:

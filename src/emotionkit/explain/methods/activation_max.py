@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._random import seeded_generator
 from ...errors import ConfigError, ExplainError
 from ...runtime import resolve_channels_last, resolve_precision
+from .. import _blur
 from .._fast_prefix import speed_up_prefix
 from .._layers import check_single_call, default_conv_layer, find_layer
 from .._model_state import ModelState
@@ -118,18 +120,12 @@ def roll_batch(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Ten
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur each channel of (K, C, H, W) with a Gaussian of std ``sigma`` (reflect padding)."""
-    radius = max(1, math.ceil(2 * sigma))
-    if radius > min(x.shape[-1] - 1, x.shape[-2] - 1):
-        return x  # image smaller than the kernel: skip blurring rather than fail
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-(t**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    y = F.pad(x, (radius, radius, 0, 0), mode="reflect")
-    y = F.conv2d(y, kernel.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.pad(y, (0, 0, radius, radius), mode="reflect")
-    return F.conv2d(y, kernel.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    """Blur each channel of (K, C, H, W) with a Gaussian of std ``sigma`` (reflect padding).
+
+    The regularizing blur: :func:`emotionkit.explain._blur.gaussian_blur` with a kernel of
+    ``ceil(2 * sigma)`` pixels each side; an image smaller than the kernel is left as it is.
+    """
+    return _blur.gaussian_blur(x, sigma, truncate=2.0, padding="reflect")
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -173,8 +169,7 @@ def mean_adjoint(conv: nn.Conv2d, in_shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def _channel_generator(seed: int, channel: int) -> torch.Generator:
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(channel)]).generate_state(2)
-    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    return seeded_generator(seed, channel)
 
 
 def _is_whole(value: Any) -> bool:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import zlib
 from types import MappingProxyType
 
-import numpy as np
 import torch
 
+from ..._random import seeded_generator
 from ...errors import ConfigError
 from ..base import (
     Attribution,
@@ -36,8 +36,7 @@ MAX_NOISE = 10.0
 def image_generator(seed: int, image: torch.Tensor) -> torch.Generator:
     """A CPU generator seeded from ``seed`` and the image's bytes (batch-independent noise)."""
     digest = zlib.crc32(image.detach().cpu().float().numpy().tobytes())
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, digest]).generate_state(2)
-    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    return seeded_generator(seed, digest)
 
 
 class SmoothGrad(AttributionExplainer):
