@@ -1,9 +1,13 @@
-"""Helpers for 'unknown name' messages that list close matches."""
+"""Accepted names that must be known without importing torch, and 'unknown name' messages."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+
+#: The precision settings (:func:`emotionkit.runtime.resolve_precision`), here so that the CLI can
+#: offer them without importing torch.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def unknown_name_message(kind: str, name: str, valid: Iterable[str], limit: int = 20) -> str:

@@ -28,11 +28,9 @@ import torch
 from torch import nn
 
 from . import _allocator
-from ._names import unknown_name_message
+from ._names import PRECISIONS, unknown_name_message
 from .errors import ConfigError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-"""The precision settings every command and class accepts."""
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """Turn a device setting into a :class:`torch.device`.

@@ -72,7 +72,7 @@ def test_val_split_fraction_none_and_resume(run_cli, tmp_path):
     (["--val-split", "1.5"], 2, "Invalid value for '--val-split': a fraction must be in (0, 1)"),
     (["--optimizer", "adagrad"], 2, "Invalid value for '--optimizer'"),
     (["--resume"], 2, "--resume needs --out DIR"),
-    (["--device", "tpu"], 1, "Error: invalid device 'tpu'"),
+    (["--device", "tpu"], 2, "Invalid value for '--device': invalid device 'tpu'"),
     (["--data", "missing.csv"], 1, "Error: "),
 ])
 def test_errors(run_cli, args, code, message):

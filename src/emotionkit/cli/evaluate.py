@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ._common import HISTORY_FILE, RUN_FILE, load_model_arg, run_file
-from .options import OutDir, device_option, model_option
+from .options import OutDir, device_option, model_option, precision_option
 
 #: Splits ``--split auto`` looks for, in this order (else the whole dataset).
 AUTO_SPLITS = ("PublicTest", "PrivateTest", "Test", "Validation")
@@ -48,9 +48,9 @@ def _pick_split(ds: Any, split: str) -> str | None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True,
               help="Model inputs per forward pass.")
 @device_option()
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
-              show_default=True, help="Numeric precision (bf16/fp16 autocast: faster, "
-              "probabilities differ slightly; fp16 on CUDA only).")
+@precision_option("fp32", "Numeric precision (bf16/fp16 autocast: faster, probabilities "
+                  "differ slightly; fp16 on CUDA only; auto: bf16 where the hardware runs it "
+                  "natively, as for training).")
 @click.option("--progress/--no-progress", default=None,
               help="Force progress bars on/off [on when stderr is a terminal].")
 @click.option("--json", "as_json", is_flag=True,
@@ -69,9 +69,9 @@ def evaluate(model_spec: str | None, data_path: str, split: str, tta: str, train
     Example: emotionkit evaluate --model runs/compact --data fer2013.csv.gz --split PublicTest
     --tta flip --train-data fer2013.csv.gz --out eval/compact
     """
-    from .._runtime import resolve_device
     from ..data import Dataset
     from ..evaluation import Evaluator, figures
+    from ..runtime import resolve_device
 
     dev = resolve_device(device)
     model, model_label = load_model_arg(model_spec, dev, untrained_ok=False)

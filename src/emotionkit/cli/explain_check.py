@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ._common import load_model_arg, parse_key_values
-from .options import model_option
+from .options import model_option, precision_option
 
 # Kept here (not imported) so `emotionkit --help` does not load the explain package;
 # a test checks they equal emotionkit.explain.sanity.MODES / faithfulness.BASELINES.
@@ -150,12 +150,9 @@ def summary_markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str
               "method). Repeatable.")
 @click.option("--max-batch", type=int, default=None,
               help="Forward batch cap [default: 128 on CPU, 1024 on GPU].")
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "auto", "bf16", "fp16"]),
-    default="fp32",
-    show_default=True,
-    help="Precision of the deletion/insertion forward passes (auto: bf16 where the hardware "
+@precision_option(
+    "fp32",
+    "Precision of the deletion/insertion forward passes (auto: bf16 where the hardware "
     "runs it natively; fp16 needs CUDA). Maps and sanity checks always use fp32.",
 )
 @click.option(
@@ -192,12 +189,11 @@ def explain_check(
 
     from .. import explain
     from .._io import atomic_write_json, atomic_write_text
-    from .._runtime import describe_machine, resolve_device
     from ..data import Dataset
     from ..errors import EmotionKitError
     from ..explain._similarity import jsonable, options_in_effect
     from ..explain.sanity import plot_sanity, sanity_check
-    from ..training.precision import resolve_precision
+    from ..runtime import describe_machine, resolve_device, resolve_precision
     from .main import DEBUG_ENV, _one_line
     from .plugins import load_plugins_showing_warnings
 

@@ -17,8 +17,8 @@ class DeviceType(click.ParamType):
     name = "device"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> str:
-        from .._runtime import resolve_device
         from ..errors import ConfigError
+        from ..runtime import resolve_device
 
         if not isinstance(value, str):
             return value
@@ -77,6 +77,14 @@ def device_option() -> Any:
     """``--device`` (default auto: CUDA when present)."""
     return click.option("--device", type=DeviceType(), default="auto", show_default=True,
                         help="auto, cpu, cuda or cuda:N.")
+
+
+def precision_option(default: str, help: str) -> Any:
+    """``--precision``, offering the names :func:`emotionkit.runtime.resolve_precision` takes."""
+    from .._names import PRECISIONS
+
+    return click.option("--precision", type=click.Choice(PRECISIONS), default=default,
+                        show_default=True, help=help)
 
 
 def model_option(help_extra: str = "") -> Any:

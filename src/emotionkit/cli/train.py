@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ._common import MODEL_FILE, RUN_FILE, load_model_arg, parse_key_values
-from .options import OutDir
+from .options import OutDir, device_option, precision_option
 
 
 def _parse_val_split(value: str) -> str | float | None:
@@ -31,25 +31,13 @@ def _parse_val_split(value: str) -> str | float | None:
 
 
 def _split_data(ds: Any, val_split: str | float | None, seed: int) -> tuple[Any, Any]:
-    """(train, val) from a dataset and the --val-split choice."""
-    from ..errors import UnknownNameError
+    """(train, val) by :meth:`Dataset.train_val_split`; its errors become --val-split errors."""
+    from ..errors import ConfigError, UnknownNameError
 
-    names = ds.split_names
-    train = ds.split("Training") if "Training" in names else ds
-    if val_split == "auto":
-        val_split = "PublicTest" if "PublicTest" in names else 0.1
-    if val_split is None:
-        return train, None
-    if isinstance(val_split, float):
-        return train.stratified_split(val_split, seed=seed)
     try:
-        val = ds.split(val_split)
-    except UnknownNameError as exc:
+        return ds.train_val_split(val_split, seed=seed)
+    except (UnknownNameError, ConfigError) as exc:
         raise click.BadParameter(str(exc), param_hint="'--val-split'") from None
-    if val.split_names == train.split_names:
-        raise click.BadParameter(f"validation split {val_split!r} is the training split; use "
-                                 "a fraction such as 0.1", param_hint="'--val-split'")
-    return train, val
 
 
 def _init_weights(model: Any, spec: str) -> None:
@@ -92,10 +80,8 @@ def _init_weights(model: Any, spec: str) -> None:
 @click.option("--val-split", default="auto", show_default=True,
               help="Validation data: a split name (PublicTest), a fraction of Training (0.1), "
               "or none. auto = PublicTest if present, else 0.1.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
-              show_default=True,
-              help="Numeric precision (auto: bf16 where fast, fp16 on old GPUs).")
+@device_option()
+@precision_option("auto", "Numeric precision (auto: bf16 where fast, fp16 on old GPUs).")
 @click.option("--channels-last/--no-channels-last", default=None,
               help="NHWC memory format [auto: on for conv nets].")
 @click.option("--compile", "use_compile", is_flag=True, help="Use torch.compile.")
@@ -133,9 +119,9 @@ def train(ctx: click.Context, data_path: str, model_name: str, epochs: int | Non
     with --resume --out DIR.
     """
     from .._io import atomic_write_json
-    from .._runtime import describe_machine
     from ..data import Dataset
     from ..models import ModelZoo
+    from ..runtime import describe_machine
     from ..training import Trainer, TrainingInterrupted
     from ..training.trainer import LAST_NAME
 
