@@ -1,38 +1,12 @@
-"""Ensembles: averaged probabilities, training several members, one-file save/load."""
+"""Ensembles: training several members, one-file save/load (the model itself: tests/models)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from emotionkit.errors import CheckpointError, ConfigError
 from emotionkit.training import Ensemble, load, save, train_ensemble
-
-
-class Fixed(nn.Module):
-    def __init__(self, logits):
-        super().__init__()
-        self.logits = nn.Parameter(torch.tensor(logits), requires_grad=False)
-
-    def forward(self, x):
-        return self.logits.expand(len(x), -1)
-
-
-def test_forward_is_log_of_mean_probability():
-    a = [2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-    b = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-    ens = Ensemble([Fixed(a), Fixed(b)])
-    out = ens(torch.zeros(3, 1, 48, 48))
-    pa = torch.softmax(torch.tensor(a), 0)
-    pb = torch.softmax(torch.tensor(b), 0)
-    expected = (pa + pb) / 2
-    assert out.shape == (3, 7)
-    assert torch.allclose(torch.softmax(out, 1), expected.expand(3, -1), atol=1e-6)
-    assert torch.allclose(out.exp(), expected.expand(3, -1), atol=1e-6)  # already log-probs
-    assert len(ens) == 2 and isinstance(ens.members, nn.ModuleList)
-    with pytest.raises(ConfigError, match="at least one member"):
-        Ensemble([])
 
 
 def test_train_save_load_ensemble(tiny_registered, tiny_data, tmp_path):

@@ -1,4 +1,4 @@
-"""The model zoo: registry, architectures, parameter-matched DNNs and Keras-style summaries.
+"""The model zoo: registry, architectures, parameter-matched DNNs, ensembles, Keras-style summaries.
 
 Importing this package registers every architecture (each file registers its builders)::
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import compact, dense, resnet, seeds, vgg  # noqa: F401  (registration side effects)
 from .dense import dnn_matching, dnn_param_count, match_widths
+from .ensemble import Ensemble
 from .layers import Normalize
 from .registry import ModelInfo, ModelZoo, register_model
 from .summary import ModelSummary, count_params, summary
@@ -26,4 +27,5 @@ __all__ = [
     "match_widths",
     "dnn_param_count",
     "Normalize",
+    "Ensemble",
 ]

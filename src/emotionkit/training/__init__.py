@@ -8,9 +8,10 @@
     model = load("runs/compact/model.safetensors")
 """
 
+from ..models.ensemble import Ensemble
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .checkpoint import load, read_checkpoint, save
-from .ensemble import Ensemble, train_ensemble
+from .ensemble import train_ensemble
 from .fit import train_function
 from .history import History
 from .precision import Precision, resolve_channels_last, resolve_precision

@@ -197,7 +197,7 @@ def build_model(name: Any, config: Any, where: str,
 
 
 def save(model: nn.Module, path: str | os.PathLike, **metadata: Any) -> None:
-    """Save a model (or an :class:`~emotionkit.training.Ensemble`) as an emotionkit checkpoint.
+    """Save a model (or an :class:`~emotionkit.models.Ensemble`) as an emotionkit checkpoint.
 
     Args:
         model: A zoo model (``emotionkit_name``/``emotionkit_config`` set by ``ModelZoo.create``),
@@ -210,7 +210,7 @@ def save(model: nn.Module, path: str | os.PathLike, **metadata: Any) -> None:
         CheckpointError: If the metadata is not JSON data.
     """
     from ..data.classes import CLASS_NAMES
-    from .ensemble import Ensemble
+    from ..models.ensemble import Ensemble
 
     model = unwrap(model)
     history = metadata.pop("history", None)
@@ -258,7 +258,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu",
 
     Returns:
         The model in eval mode on ``device``, with ``emotionkit_meta`` (the metadata, ``kind``
-        ``"model"`` or ``"ensemble"``); an ensemble is an :class:`~emotionkit.training.Ensemble`.
+        ``"model"`` or ``"ensemble"``); an ensemble is an :class:`~emotionkit.models.Ensemble`.
 
     Raises:
         CheckpointError: If the file is not a valid emotionkit checkpoint for this model.
@@ -269,7 +269,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu",
     tensors, meta = read_checkpoint(path)
     kind = meta["kind"]
     if kind == "ensemble":
-        from .ensemble import Ensemble
+        from ..models.ensemble import Ensemble
 
         members_meta = meta.get("members")
         if not isinstance(members_meta, list) or not members_meta:
