@@ -5,9 +5,11 @@ index, so there is no per-image Python work (no DataLoader); each epoch's order 
 permutation, which makes resumed runs repeat the uninterrupted ones exactly.
 
 Per epoch, with ``out_dir`` set, the trainer writes ``last.safetensors`` (everything needed to
-resume: model, optimizer, scheduler, RNG states, history, callbacks, best weights) and
-``history.json``; at the end ``model.safetensors`` (the best model when validation data is
-given and ``restore_best``). All writes are atomic.
+resume: model, optimizer, scheduler, RNG states, history, callbacks, best weights; see
+:mod:`emotionkit.training.resume`) and ``history.json``; at the end ``model.safetensors`` (the
+best model when validation data is given and ``restore_best``). All writes are atomic. The
+progress bar, the epoch log line and the best-epoch tracking are the Trainer's own callbacks
+(:mod:`emotionkit.training.callbacks`).
 """
 
 from __future__ import annotations
@@ -32,19 +34,11 @@ from torch import nn
 from .._modes import eval_mode
 from .._names import unknown_name_message
 from .._runtime import resolve_device
-from ..errors import CheckpointError, ConfigError, TrainingError
+from ..errors import ConfigError, TrainingError
 from . import distributed
-from .callbacks import Callback, EarlyStopping
-from .checkpoint import (
-    load_weights,
-    model_identity,
-    pack_state,
-    read_checkpoint,
-    save,
-    state_tensors,
-    unpack_state,
-    write_checkpoint,
-)
+from . import resume as resume_state
+from .callbacks import BestModel, Callback, DefaultCallback, EarlyStopping, default_callbacks
+from .checkpoint import save
 from .history import MONITORS, History
 from .precision import resolve_channels_last, resolve_precision
 
@@ -54,7 +48,7 @@ DEFAULTS: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0
                             "batch_size": 128, "epochs": 10, "scheduler": "none",
                             "augment": None, "label_smoothing": 0.0}
 SCHEDULERS = ("none", "cosine", "onecycle", "plateau")
-LAST_NAME = "last.safetensors"
+LAST_NAME = resume_state.LAST_NAME
 MODEL_NAME = "model.safetensors"
 HISTORY_NAME = "history.json"
 
@@ -259,7 +253,7 @@ class Trainer:
         monitor: Metric that picks the best epoch: ``"val_acc"`` or ``"val_loss"``.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (under torchrun, ``cuda`` means
             ``cuda:LOCAL_RANK``).
-        precision: ``"auto"`` (see :mod:`emotionkit.training.precision`), ``"fp32"``,
+        precision: ``"auto"`` (see :func:`emotionkit.runtime.resolve_precision`), ``"fp32"``,
             ``"bf16"`` or ``"fp16"`` (CUDA only, with a gradient scaler).
         channels_last: Use the NHWC memory format; ``None`` decides (on for conv nets).
         compile: Run the model through ``torch.compile``.
@@ -376,8 +370,8 @@ class Trainer:
         self._interrupted = False
         self._start_batch = 0
         self._partial: dict[str, Any] | None = None
-        self._best_state: dict[str, torch.Tensor] | None = None
         self._penalized: list[nn.Parameter] = []
+        self._set_default_callbacks()
 
     # ------------------------------------------------------------------ public helpers
     @property
@@ -458,6 +452,17 @@ class Trainer:
         loss, acc = self._evaluate(_Split(x.to(self.device), y.to(self.device)))
         return {"loss": loss, "acc": acc}
 
+    # ------------------------------------------------------------------ callbacks
+    def _set_default_callbacks(self) -> None:
+        """Fresh default callbacks (the best weights of a previous fit are forgotten)."""
+        self._defaults: list[DefaultCallback] = default_callbacks()
+        self._best: BestModel = next(cb for cb in self._defaults if isinstance(cb, BestModel))
+
+    def _all_callbacks(self) -> list[Callback]:
+        """Every callback in hook order: defaults that run first, the user's, the other defaults."""
+        return [*(cb for cb in self._defaults if cb.runs_first), *self.callbacks,
+                *(cb for cb in self._defaults if not cb.runs_first)]
+
     # ------------------------------------------------------------------ fit
     def fit(self, train: Any, val: Any = None) -> History:
         """Train the model.
@@ -484,8 +489,8 @@ class Trainer:
 
     def _fit(self, train: Any, val: Any) -> History:
         self._prepare(train, val)
-        resumed = self._maybe_resume()
-        for cb in self.callbacks:
+        resumed = resume_state.restore(self)
+        for cb in self._all_callbacks():
             cb.on_train_begin(self, resumed=resumed)
         previous = self._install_sigint()
         try:
@@ -493,10 +498,10 @@ class Trainer:
                 self._run_epoch(self.epoch + 1)
         finally:
             self._restore_sigint(previous)
-        for cb in self.callbacks:
+        for cb in self._all_callbacks():
             cb.on_train_end(self)
-        if self.restore_best and self._best_state is not None:
-            self.model.load_state_dict(self._best_state)
+        if self.restore_best and self._best.state is not None:
+            self.model.load_state_dict(self._best.state)
         if self.channels_last:  # hand back a model in the ordinary memory format
             self.model.to(memory_format=torch.contiguous_format)
         if self.out_dir is not None and self.is_main:
@@ -539,7 +544,8 @@ class Trainer:
             self.augmenter = Augmenter(self.augment, seed=self.seed + self.dist.rank)
         self.history = History(getattr(self.model, "emotionkit_name", None), self.monitor)
         self.epoch, self.should_stop, self._interrupted = 0, False, False
-        self._start_batch, self._partial, self._best_state = 0, None, None
+        self._start_batch, self._partial = 0, None
+        self._set_default_callbacks()
         torch.manual_seed(self.seed + self.dist.rank)
         np.random.seed((self.seed + self.dist.rank) & 0xFFFFFFFF)
         random.seed(self.seed + self.dist.rank)
@@ -604,25 +610,24 @@ class Trainer:
     # ------------------------------------------------------------------ one epoch
     def _run_epoch(self, epoch: int) -> None:
         env, dev = self.dist, self.device
-        for cb in self.callbacks:
-            cb.on_epoch_begin(self, epoch=epoch)
-        self._net.train()
-        idx = distributed.shard(epoch_permutation(len(self._train), self.seed, epoch), env)
-        idx = idx.to(dev)
-        bs, steps = self.batch_size, self._steps_per_epoch()
-        used = min(len(idx), steps * bs)
-        start, partial = self._start_batch, self._partial or {}
-        acc_dtype = torch.float32 if dev.type == "mps" else torch.float64
-        loss_sum = torch.tensor(float(partial.get("loss_sum", 0.0)), dtype=acc_dtype, device=dev)
-        correct = torch.tensor(int(partial.get("correct", 0)), dtype=torch.int64, device=dev)
-        count = int(partial.get("count", 0))
-        seconds_before = float(partial.get("seconds", 0.0))
-        lr_start = float(partial.get("lr", self.optimizer.param_groups[0]["lr"]))
-        deferred = self._defer_checks and not env.is_distributed
-        pending: list[tuple[int, torch.Tensor]] = []
-        bar = self._bar(epoch, used, start * bs)
-        t0 = time.perf_counter()
         try:
+            for cb in self._all_callbacks():
+                cb.on_epoch_begin(self, epoch=epoch)
+            self._net.train()
+            idx = distributed.shard(epoch_permutation(len(self._train), self.seed, epoch), env)
+            idx = idx.to(dev)
+            bs, steps = self.batch_size, self._steps_per_epoch()
+            start, partial = self._start_batch, self._partial or {}
+            acc_dtype = torch.float32 if dev.type == "mps" else torch.float64
+            loss_sum = torch.tensor(float(partial.get("loss_sum", 0.0)), dtype=acc_dtype,
+                                    device=dev)
+            correct = torch.tensor(int(partial.get("correct", 0)), dtype=torch.int64, device=dev)
+            count = int(partial.get("count", 0))
+            seconds_before = float(partial.get("seconds", 0.0))
+            lr_start = float(partial.get("lr", self.optimizer.param_groups[0]["lr"]))
+            deferred = self._defer_checks and not env.is_distributed
+            pending: list[tuple[int, torch.Tensor]] = []
+            t0 = time.perf_counter()
             for b in range(start, steps):
                 bi = idx[b * bs:(b + 1) * bs]
                 xb, yb = self._train.batch(bi)
@@ -656,12 +661,8 @@ class Trainer:
                 loss_sum += loss.detach().to(acc_dtype) * n_b
                 correct += (logits.detach().argmax(1) == yb).sum()
                 count += n_b
-                for cb in self.callbacks:
+                for cb in self._all_callbacks():
                     cb.on_batch_end(self, epoch=epoch, batch=b, loss=loss.detach())
-                if bar is not None:
-                    bar.update(n_b)
-                    if b % 10 == 0:
-                        bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
                 if self._interrupted:
                     self._check_pending(pending, epoch, steps)
                     partial = {"batch": b + 1, "loss_sum": float(loss_sum),
@@ -670,8 +671,8 @@ class Trainer:
                     self._on_interrupt(epoch, partial, steps)
             self._check_pending(pending, epoch, steps)
         finally:
-            if bar is not None:
-                bar.close()
+            for cb in self._defaults:
+                cb.on_batches_end(self, epoch=epoch)
         sums = torch.stack([loss_sum.to(acc_dtype),
                             correct.to(acc_dtype),
                             torch.tensor(float(count), dtype=acc_dtype, device=dev)])
@@ -684,21 +685,17 @@ class Trainer:
                   "val_loss": val_loss, "val_acc": val_acc, "lr": lr_start,
                   "seconds": seconds_before + time.perf_counter() - t0}
         self.history.append(record)
-        if self.history.improved(record.get(self.monitor)):
-            self.history.best_epoch = epoch
-            if self._val is not None or self.monitor.startswith("train"):
-                self._best_state = {k: v.detach().clone()
-                                    for k, v in self.model.state_dict().items()}
         self._step_epoch_scheduler(record)
-        for cb in self.callbacks:
+        for cb in self._all_callbacks():  # BestModel first: it marks the best epoch
             cb.on_epoch_end(self, epoch=epoch, record=record)
         self.should_stop = distributed.any_rank(self.should_stop, env, dev)
         self.epoch, self._start_batch, self._partial = epoch, 0, None
         if self.out_dir is not None:
-            self._write_resume(None)
+            resume_state.write(self, None)
             if self.is_main:
                 self.history.save(self.out_dir / HISTORY_NAME)
-        self._log_epoch(record)
+        for cb in self._defaults:
+            cb.on_epoch_saved(self, epoch=epoch, record=record)
         if self._interrupted:
             self._on_interrupt(epoch, None, steps)
 
@@ -786,154 +783,10 @@ class Trainer:
             raise TrainingInterrupted(f"training interrupted at {where}; nothing saved (no "
                                       "out_dir)")
         if partial is not None:
-            self._write_resume(partial)
+            resume_state.write(self, partial)
         raise TrainingInterrupted(
             f"training interrupted at {where}; resume state saved to {self.last_path}",
             self.last_path)
-
-    # ------------------------------------------------------------------ output
-    def _show_progress(self) -> bool:
-        if self.quiet or not self.is_main:
-            return False
-        if self.progress is not None:
-            return bool(self.progress)
-        return sys.stderr.isatty()
-
-    def _bar(self, epoch: int, total: int, initial: int) -> Any:
-        if not self._show_progress():
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=total, initial=initial, desc=f"epoch {epoch}/{self.epochs}", unit="img",
-                    leave=False, file=sys.stderr, dynamic_ncols=True)
-
-    def _log_epoch(self, r: dict[str, Any]) -> None:
-        if self.quiet or not self.is_main:
-            return
-        val = (f"  val_loss {r['val_loss']:.4f} val_acc {r['val_acc']:.4f}"
-               if r["val_loss"] is not None else "")
-        best = " *" if self.history.best_epoch == r["epoch"] and r["val_loss"] is not None else ""
-        line = (f"epoch {r['epoch']}/{self.epochs}  train_loss {r['train_loss']:.4f} "
-                f"train_acc {r['train_acc']:.4f}{val}  lr {r['lr']:.3g}  {r['seconds']:.1f}s{best}")
-        from tqdm import tqdm
-
-        tqdm.write(line, file=sys.stderr)
-
-    # ------------------------------------------------------------------ resume state
-    def _rng_state(self) -> dict[str, Any]:
-        return {
-            "torch": torch.get_rng_state(),
-            "cuda": list(torch.cuda.get_rng_state_all()) if self.device.type == "cuda" else [],
-            "numpy": np.random.get_state(),
-            "python": random.getstate(),
-            "augmenter": self.augmenter.state_dict() if self.augmenter is not None else None,
-        }
-
-    def _set_rng_state(self, state: dict[str, Any]) -> None:
-        torch.set_rng_state(state["torch"])
-        if self.device.type == "cuda" and state.get("cuda"):
-            torch.cuda.set_rng_state_all(state["cuda"])
-        np.random.set_state(state["numpy"])
-        random.setstate(state["python"])
-        if self.augmenter is not None and state.get("augmenter") is not None:
-            self.augmenter.load_state_dict(state["augmenter"])
-
-    def _write_resume(self, partial: dict[str, Any] | None) -> None:
-        rng = distributed.gather_objects(self._rng_state(), self.dist)
-        if not self.is_main:
-            return
-        tensors = state_tensors(self.model, "model.")
-        if self._best_state is not None:
-            tensors.update({f"best.{k}": v for k, v in self._best_state.items()})
-        state = {
-            "epoch": self.epoch,
-            "partial": partial,
-            "should_stop": self.should_stop,
-            "best_stored": self._best_state is not None,
-            "world_size": self.dist.world_size,
-            "batch_size": self.batch_size,
-            "data": {"n_train": len(self._train),
-                     "n_val": len(self._val) if self._val is not None else None},
-            "optimizer": pack_state(self.optimizer.state_dict(), "optimizer", tensors),
-            "scheduler": (pack_state(self.scheduler.state_dict(), "scheduler", tensors)
-                          if self.scheduler is not None else None),
-            "scaler": (pack_state(self.scaler.state_dict(), "scaler", tensors)
-                       if self.scaler is not None else None),
-            "callbacks": [{"class": type(cb).__qualname__,
-                           "state": pack_state(cb.state_dict(), f"callbacks.{i}", tensors)}
-                          for i, cb in enumerate(self.callbacks)],
-            "rng": [pack_state(r, f"rng.{i}", tensors) for i, r in enumerate(rng)],
-        }
-        meta = {"kind": "resume", **model_identity(self.model), "class_names": self.class_names,
-                "train_args": self.train_args(), "history": self.history.to_dict(),
-                "resume": state}
-        write_checkpoint(self.last_path, tensors, meta)
-
-    def _maybe_resume(self) -> bool:
-        if not self.resume:
-            return False
-        path = self.last_path
-        if not path.exists():
-            if self.resume == "auto":
-                return False
-            raise CheckpointError(f"cannot resume: {path} does not exist (use resume='auto' to "
-                                  "start afresh when there is nothing to resume)")
-        tensors, meta = read_checkpoint(path, kinds=("resume",))
-        state = meta.get("resume")
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{path}: resume state is missing from the metadata")
-        name = getattr(self.model, "emotionkit_name", None)
-        if meta.get("model_name") != name:
-            raise CheckpointError(f"{path}: written for model {meta.get('model_name')!r}, this "
-                                  f"run trains {name!r}")
-        data = state.get("data", {})
-        n_val = len(self._val) if self._val is not None else None
-        if data.get("n_train") != len(self._train) or data.get("n_val") != n_val:
-            raise CheckpointError(
-                f"{path}: written for {data.get('n_train')} training / {data.get('n_val')} "
-                f"validation images, this run has {len(self._train)} / {n_val}")
-        if state.get("batch_size") != self.batch_size:
-            raise CheckpointError(f"{path}: written with batch_size {state.get('batch_size')}, "
-                                  f"this run uses {self.batch_size}")
-        stored = meta.get("train_args") or {}
-        if (self._batch_scheduler and stored.get("epochs") not in (None, self.epochs)
-                and stored.get("scheduler") == _json_value(self.scheduler_spec)):
-            raise CheckpointError(
-                f"{path}: written for {stored.get('epochs')} epochs with the per-step "
-                f"{stored.get('scheduler')!r} schedule, which cannot be stretched to "
-                f"{self.epochs}; resume with epochs={stored.get('epochs')}, or fine-tune from "
-                f"the run's weights in a new run (emotionkit train --init DIR)")
-        load_weights(self.model, tensors, "model.", str(path))
-        if state.get("best_stored"):
-            self._best_state = {k[5:]: v.to(self.device) for k, v in tensors.items()
-                                if k.startswith("best.")}
-        try:
-            self.optimizer.load_state_dict(unpack_state(state["optimizer"], tensors))
-            if self.scheduler is not None and state.get("scheduler") is not None:
-                self.scheduler.load_state_dict(unpack_state(state["scheduler"], tensors))
-            if self.scaler is not None and state.get("scaler") is not None:
-                self.scaler.load_state_dict(unpack_state(state["scaler"], tensors))
-        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-            raise CheckpointError(f"{path}: optimizer/scheduler state does not fit this run "
-                                  f"({exc})") from None
-        saved_cbs = state.get("callbacks") or []
-        for i, cb in enumerate(self.callbacks):
-            if i < len(saved_cbs) and saved_cbs[i].get("class") == type(cb).__qualname__:
-                cb.load_state_dict(unpack_state(saved_cbs[i]["state"], tensors))
-        rng = state.get("rng") or []
-        if len(rng) == self.dist.world_size:
-            self._set_rng_state(unpack_state(rng[self.dist.rank], tensors))
-        self.history = History.from_dict(meta.get("history") or {"epochs": []})
-        self.epoch = int(state["epoch"])
-        self.should_stop = bool(state.get("should_stop", False))
-        partial = state.get("partial")
-        self._partial = partial
-        self._start_batch = int(partial["batch"]) if partial else 0
-        if not self.quiet and self.is_main:
-            where = (f"epoch {self.epoch + 1}, batch {self._start_batch + 1}" if partial
-                     else f"epoch {self.epoch + 1}")
-            print(f"Resuming from {path} at {where}", file=sys.stderr)
-        return True
 
 
 __all__ = ["Trainer", "TrainingInterrupted", "epoch_permutation", "OPTIMIZERS", "SCHEDULERS"]
