@@ -21,6 +21,7 @@ __all__ = [
     "as_batch",
     "check_logits",
     "check_model_input",
+    "probe_model_input",
     "model_device",
     "model_class_names",
     "parse_target",
@@ -173,9 +174,7 @@ def _expected_input(model: nn.Module) -> tuple[int, ...] | None:
 def check_model_input(model: nn.Module, x: torch.Tensor, method: str) -> torch.Tensor:
     """Run the model once on the first image; refuse images it cannot take and non-logit outputs.
 
-    Done once per explanation, before any real work, so that a 3-channel image for a gray
-    model, a wrong image size or a model returning a dict fails with one clear message naming
-    the shape instead of a torch error deep inside a method.
+    See :func:`probe_model_input`, which also measures the activation memory of that pass.
 
     Args:
         model: The model, already in eval mode (inside the explainer's model state).
@@ -186,10 +185,42 @@ def check_model_input(model: nn.Module, x: torch.Tensor, method: str) -> torch.T
         The logits of ``x[:1]`` (1, classes).
 
     Raises:
+        ExplainError: The forward pass fails on these images, or does not return logits.
+    """
+    return probe_model_input(model, x, method)[0]
+
+
+def probe_model_input(model: nn.Module, x: torch.Tensor,
+                      method: str) -> tuple[torch.Tensor, int]:
+    """Run the model once on the first image; refuse images it cannot take and non-logit outputs.
+
+    Done once per explanation, before any real work, so that a 3-channel image for a gray
+    model, a wrong image size or a model returning a dict fails with one clear message naming
+    the shape instead of a torch error deep inside a method.
+
+    Args:
+        model: The model, already in eval mode (inside the explainer's model state).
+        x: The prepared batch (N, C, H, W).
+        method: Explainer name, for the message.
+
+    Returns:
+        The logits of ``x[:1]`` (1, classes), and the bytes of every tensor the model's leaf
+        modules returned in that pass: the activation memory of one image, from which the
+        explainers choose how many images to run at once.
+
+    Raises:
         ExplainError: The forward pass fails on these images, or does not return logits
             (N, classes).
     """
     shape = tuple(x.shape)
+    activation_bytes = [0]
+
+    def count(module: nn.Module, args: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            activation_bytes[0] += output.numel() * output.element_size()
+
+    handles = [m.register_forward_hook(count) for m in model.modules()
+               if next(m.children(), None) is None]
     try:
         with torch.no_grad():
             out = model(x[:1])
@@ -209,11 +240,14 @@ def check_model_input(model: nn.Module, x: torch.Tensor, method: str) -> torch.T
             f"{method}: the model fails on images of shape {shape}{hint}: "
             f"{type(exc).__name__}: {first}"
         ) from exc
+    finally:
+        for handle in handles:
+            handle.remove()
     out = check_logits(out, method)
     if out.shape[0] != 1:
         raise ExplainError(f"{method}: the model returns {out.shape[0]} rows of logits for 1 "
                            f"image of shape {tuple(x[:1].shape)}; expected (1, classes)")
-    return out
+    return out, activation_bytes[0]
 
 
 def _one_target(value: Any, class_names: Sequence[str] | None, where: str) -> int:

@@ -277,7 +277,7 @@ class ActivationMax(Explainer):
             else check_bool(self.name, "channels_last", opts["channels_last"]),
             model, device)
         opts["channels_last"] = channels_last
-        max_batch = opts["max_batch"]
+        max_batch = setup.settle_max_batch(self.name)
         shape = _input_shape(model, opts["input_shape"], start)
         opts["input_shape"] = list(shape)
         if start is not None and tuple(start.shape[1:]) != shape:

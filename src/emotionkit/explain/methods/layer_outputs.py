@@ -14,7 +14,7 @@ from .._model_state import ModelState
 from ..base import Explainer, chunks, target_scores
 from ..explanation import Explanation
 from ..inputs import (
-    check_model_input,
+    probe_model_input,
     resolve_targets,
 )
 from ._common import model_trace
@@ -54,9 +54,9 @@ class LayerOutputs(Explainer):
         """
         setup = self.prepare(model, images, target, options)
         opts, x, spec = setup.options, setup.images, setup.target
-        max_batch = opts["max_batch"]
         with ModelState(model) as state:
-            check_model_input(state.model, x, self.name)
+            max_batch = setup.settle_max_batch(
+                self.name, probe_model_input(state.model, x, self.name)[1])
             trace = model_trace(state, x)
             layers = self._layers(state, trace, opts["layer"])
             opts["layer"] = layers
