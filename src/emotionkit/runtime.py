@@ -31,6 +31,10 @@ from . import _allocator
 from ._names import PRECISIONS, unknown_name_message
 from .errors import ConfigError
 
+#: The precision settings every command and class accepts: ``"auto"``, ``"fp32"``, ``"bf16"``,
+#: ``"fp16"`` (see :func:`resolve_precision`).
+PRECISIONS = PRECISIONS
+
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """Turn a device setting into a :class:`torch.device`.

@@ -122,7 +122,7 @@ def roll_batch(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Ten
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Blur each channel of (K, C, H, W) with a Gaussian of std ``sigma`` (reflect padding).
 
-    The regularizing blur: :func:`emotionkit.explain._blur.gaussian_blur` with a kernel of
+    The regularizing blur: the explain package's one Gaussian blur with a kernel of
     ``ceil(2 * sigma)`` pixels each side; an image smaller than the kernel is left as it is.
     """
     return _blur.gaussian_blur(x, sigma, truncate=2.0, padding="reflect")
