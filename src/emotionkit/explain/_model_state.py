@@ -124,9 +124,9 @@ class ModelState:
             child_name: The attribute name of the child.
             replacement: The module to put in its place.
         """
-        original = parent._modules[child_name]
+        original = parent.get_submodule(child_name)
         self._swaps.append((parent, child_name, original))
-        parent._modules[child_name] = replacement
+        parent.register_module(child_name, replacement)
 
     def owner(self, name: str) -> tuple[nn.Module, str]:
         """The parent module and attribute name of the submodule called ``name``.
@@ -156,12 +156,12 @@ class ModelState:
         try:
             for name, module in replacements.items():
                 parent, child = self.owner(name)
-                done.append((parent, child, parent._modules[child]))
-                parent._modules[child] = module
+                done.append((parent, child, parent.get_submodule(child)))
+                parent.register_module(child, module)
             yield
         finally:
             for parent, child, original in reversed(done):
-                parent._modules[child] = original
+                parent.register_module(child, original)
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute a value once per state (e.g. a forward trace shared by several steps).
@@ -208,7 +208,7 @@ class ModelState:
             try:
                 swaps, self._swaps = self._swaps, []
                 for parent, name, original in reversed(swaps):
-                    parent._modules[name] = original
+                    parent.register_module(name, original)
             finally:
                 try:
                     for p, flag in self._requires_grad:

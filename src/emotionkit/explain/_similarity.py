@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._json import json_ready
 from ..errors import ConfigError, ExplainError
 
 SIMILARITIES = ("spearman", "ssim")
@@ -233,19 +234,7 @@ class eval_mode:
 
 def jsonable(value: Any) -> Any:
     """Turn option values into JSON-ready values (large tensors/arrays become a shape note)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return value.tolist() if value.numel() <= 64 else f"tensor{tuple(value.shape)}"
-    if isinstance(value, np.ndarray):
-        return value.tolist() if value.size <= 64 else f"array{tuple(value.shape)}"
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
+    return json_ready(value, large="shape")
 
 
 # --------------------------------------------------------------------------- similarity

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from .._json import json_ready
 from ..errors import ExplainError
 from . import display
 
@@ -22,24 +21,7 @@ KINDS = ("attribution", "layers", "synthesis")
 
 def _json_value(value: Any, limit: int = 64) -> Any:
     """Convert tensors, arrays, tuples and numpy scalars for JSON; big tensors become a summary."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray):
-        if value.size > limit:
-            return {"shape": list(value.shape), "dtype": str(value.dtype),
-                    "mean": float(value.mean()) if value.size else None}
-        return _json_value(value.tolist(), limit)
-    if isinstance(value, np.generic):
-        return _json_value(value.item(), limit)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_value(v, limit) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v, limit) for v in value]
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return repr(value)
+    return json_ready(value, limit=limit)
 
 
 def _stats(m: torch.Tensor) -> dict[str, float]:

@@ -8,7 +8,6 @@ stages that need a failed stage's result fail with a line that says which.
 
 from __future__ import annotations
 
-import math
 import time
 import traceback
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._json import json_ready
 from .budget import Budget, get_budget
 
 DISPLAY_METHODS = ("saliency", "guided-backprop")
@@ -483,14 +483,8 @@ def run_stages(study: Study) -> dict[str, dict[str, Any]]:
 
 
 def finite(value: Any) -> Any:
-    """``None`` for NaN/inf floats (JSON has no NaN), recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
+    """JSON-ready numbers: ``None`` for NaN/inf floats (JSON has no NaN), recursively."""
+    return json_ready(value)
 
 
 def make_study(data: Any, out: Path, *, budget: str | Budget = "quick", cnn: str = "compact",

@@ -263,7 +263,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu",
     Raises:
         CheckpointError: If the file is not a valid emotionkit checkpoint for this model.
     """
-    from .._runtime import resolve_device
+    from ..runtime import resolve_device
 
     where = str(path)
     tensors, meta = read_checkpoint(path)

@@ -14,7 +14,6 @@ progress bar, the epoch log line and the best-epoch tracking are the Trainer's o
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import random
@@ -31,10 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._json import json_ready
 from .._modes import eval_mode
 from .._names import unknown_name_message
-from .._runtime import resolve_device
 from ..errors import ConfigError, TrainingError
+from ..runtime import resolve_device
 from . import distributed
 from . import resume as resume_state
 from .callbacks import BestModel, Callback, DefaultCallback, EarlyStopping, default_callbacks
@@ -202,17 +202,7 @@ def _resolve_regularizers(regularizers: Any, model: nn.Module) -> dict[str, floa
 
 def _json_value(value: Any) -> Any:
     """A JSON-ready description of a setting (instances become their class name)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if hasattr(value, "to_dict"):
-            return value.to_dict()
-        return {k: _json_value(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    return type(value).__name__
+    return json_ready(value, other="type")
 
 
 class Trainer:
