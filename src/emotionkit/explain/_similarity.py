@@ -155,32 +155,29 @@ def options_in_effect(explainer: Any, options: dict, explanation: Any = None) ->
 
 
 def as_image_batch(images: Any, device: torch.device | None = None) -> torch.Tensor:
-    """Turn images into a float32 batch (N, C, H, W).
+    """Turn images into a float32 batch (N, C, H, W) in the model's own units.
+
+    :func:`emotionkit.explain.inputs.as_batch` without its [0, 1] range check, for the checks
+    that also accept models taking other units.
 
     Args:
         images: A float tensor/array (N, C, H, W) or (N, H, W) in model units ([0, 1] for
             emotionkit models), a uint8 tensor/array (scaled by 1/255), or an
-            :class:`emotionkit.data.Dataset` (its ``to_tensor()``).
-        device: Where to put the batch (default: where it is).
+            :class:`emotionkit.data.Dataset`.
+        device: Where to put the batch (default: where a tensor is, else the CPU).
 
     Returns:
         A detached float32 tensor (never the caller's tensor itself).
 
     Raises:
-        ConfigError: The input is empty or has the wrong number of dimensions.
+        ConfigError: The input is empty, has the wrong number of dimensions or non-finite
+            values.
     """
-    if hasattr(images, "to_tensor") and not isinstance(images, torch.Tensor):
-        images = images.to_tensor("cpu")[0]
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
-    if x.dtype == torch.uint8:
-        x = x.float() / 255.0
-    if x.ndim == 3:
-        x = x.unsqueeze(1)
-    if x.ndim != 4 or x.shape[0] == 0:
-        raise ConfigError(
-            f"images must be a non-empty batch (N, C, H, W) or (N, H, W), got {tuple(x.shape)}"
-        )
-    return x.detach().to(device=device or x.device, dtype=torch.float32, copy=True)
+    from .inputs import as_batch
+
+    if device is None:
+        device = images.device if isinstance(images, torch.Tensor) else torch.device("cpu")
+    return as_batch(images, device, torch.float32, check_range=False)
 
 
 @contextlib.contextmanager

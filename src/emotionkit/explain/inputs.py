@@ -73,6 +73,8 @@ def as_batch(
     images: Any,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    *,
+    check_range: bool = True,
 ) -> torch.Tensor:
     """Return a float batch (N, C, H, W) in [0, 1] on ``device``: always a new, detached tensor.
 
@@ -82,6 +84,9 @@ def as_batch(
             an emotionkit :class:`~emotionkit.data.Dataset` (or a slice of one).
         device: Where the batch goes (the model's device).
         dtype: Floating dtype of the batch (the model's).
+        check_range: Refuse float images outside [0, 1] (``False`` for models that take other
+            units, e.g. in sanity checks of foreign models; integer images are still scaled
+            from 0..255).
 
     Returns:
         A tensor that shares no memory with ``images`` and does not require gradients; a normal
@@ -91,10 +96,11 @@ def as_batch(
         ConfigError: Wrong type, shape, value range, or non-finite values.
     """
     with torch.inference_mode(False):
-        return _as_batch(images, device, dtype)
+        return _as_batch(images, device, dtype, check_range)
 
 
-def _as_batch(images: Any, device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
+def _as_batch(images: Any, device: torch.device | str, dtype: torch.dtype,
+              check_range: bool = True) -> torch.Tensor:
     t = _to_tensor(images)
     if t.dtype == torch.bool or t.is_complex():
         raise ConfigError(f"images must be real numbers, got dtype {t.dtype}")
@@ -116,7 +122,7 @@ def _as_batch(images: Any, device: torch.device | str, dtype: torch.dtype) -> to
     if not bool(torch.isfinite(t).all()):
         raise ConfigError("images contain NaN or infinite values")
     lo, hi = float(t.min()), float(t.max())
-    if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
+    if check_range and (lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE):
         hint = " (they look like 0..255: divide by 255 or pass uint8)" if hi > 2.0 else ""
         raise ConfigError(
             f"float images must be in [0, 1] (models take raw pixels and normalize inside), "
