@@ -51,28 +51,46 @@ def main() -> None:
     ap.add_argument("snapshots", type=Path, nargs="+")
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--weights", type=float, nargs="+", default=None,
+                    help="One weight per snapshot (default: equal); normalized to sum 1.")
+    ap.add_argument("--bn-images", type=int, default=None,
+                    help="Recompute BatchNorm statistics on the first N Training images only "
+                         "(a quick screen; default: all of Training).")
     args = ap.parse_args()
+    if args.weights is not None and len(args.weights) != len(args.snapshots):
+        ap.error(f"--weights: {len(args.weights)} weights for {len(args.snapshots)} snapshots")
 
     models, epochs = [], []
     for path in args.snapshots:
-        _, meta = read_checkpoint(path, kinds=("resume",))
-        epochs.append(int(meta["resume"]["epoch"]))
+        _, meta = read_checkpoint(path, kinds=("resume", "model"))
+        # a model file (e.g. an earlier average) counts as epoch 0 of this run
+        epochs.append(int(meta["resume"]["epoch"]) if meta.get("kind") == "resume" else 0)
         models.append(ek.load(path))
+    weights = torch.tensor(args.weights or [1.0] * len(models), dtype=torch.float64)
+    if (weights < 0).any() or weights.sum() <= 0:
+        ap.error("--weights must be non-negative with a positive sum")
+    weights = weights / weights.sum()
     order = sorted(range(len(models)), key=lambda i: epochs[i])
     models, epochs = [models[i] for i in order], [epochs[i] for i in order]
+    weights = weights[order]
     average = ek.load(args.snapshots[order[0]])
     with torch.no_grad():
         states = [m.state_dict() for m in models]
         for key, value in average.state_dict().items():
             if value.is_floating_point() and "running_" not in key:
-                value.copy_(torch.stack([s[key] for s in states]).mean(0))
+                stacked = torch.stack([s[key].double() for s in states])
+                mixed = (weights.view(-1, *[1] * value.dim()) * stacked).sum(0)
+                value.copy_(mixed.to(value.dtype))
     data = ek.Dataset.load(args.data)
     train_x = data.split("Training").to_tensor("cpu")[0]
+    if args.bn_images:
+        train_x = train_x[: args.bn_images]
     t0 = time.perf_counter()
     recompute_batchnorm(average, train_x)
     t_bn = time.perf_counter() - t0
     best = ek.load(args.run / "model.safetensors")
-    result = {"epochs_averaged": epochs, "bn_recompute_seconds": round(t_bn, 1)}
+    result = {"epochs_averaged": epochs, "weights": [round(float(w), 4) for w in weights],
+              "bn_images": len(train_x), "bn_recompute_seconds": round(t_bn, 1)}
     for label, model in (("best_epoch", best), ("average", average)):
         ev = Evaluator(model, device="cpu", precision="fp32")
         for tta in ("none", "flip"):
@@ -84,10 +102,13 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         run = json.loads((args.run / "run.json").read_text())
         run["post_processing"] = {
-            "method": "average of the weights after epochs "
-                      f"{', '.join(map(str, epochs))}; BatchNorm statistics recomputed on Training",
+            "method": ("weighted " if args.weights else "") + "average of the weights after "
+                      f"epochs {', '.join(map(str, epochs))} (0 = a model file given, e.g. the "
+                      "starting weights); BatchNorm statistics recomputed on Training",
             "command": "python scripts/average_checkpoints.py " + " ".join(
-                [str(args.run), *map(str, args.snapshots), "--data", args.data]),
+                [str(args.run), *map(str, args.snapshots), "--data", args.data]
+                + (["--weights", *map(str, args.weights)] if args.weights else [])
+                + (["--bn-images", str(args.bn_images)] if args.bn_images else [])),
             **result,
         }
         (args.out / "run.json").write_text(json.dumps(run, indent=2))
