@@ -33,7 +33,7 @@ import torch
 from emotionkit._allocator import tune_cpu_allocator
 from emotionkit.data import synthetic
 from emotionkit.explain._model_state import ModelState
-from emotionkit.explain.faithfulness import (
+from emotionkit.explain.faithfulness_curves import (
     _rewrite_for_inference,
     default_max_batch,
     faithfulness,

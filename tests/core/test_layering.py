@@ -43,3 +43,24 @@ def test_one_precision_rule():
 
     assert precision.resolve_precision is runtime.resolve_precision
     assert precision.Precision is runtime.Precision
+
+
+def test_no_public_name_shadows_a_submodule():
+    """``emotionkit.explain.faithfulness`` once named both a module and a function."""
+    import importlib
+    import pkgutil
+    import types
+
+    import emotionkit
+
+    clashes = []
+    for info in pkgutil.walk_packages(emotionkit.__path__, "emotionkit."):
+        parent_name, _, child = info.name.rpartition(".")
+        if child.startswith("_"):
+            continue
+        parent = importlib.import_module(parent_name)
+        importlib.import_module(info.name)
+        value = getattr(parent, child, None)
+        if not isinstance(value, types.ModuleType):
+            clashes.append(f"{info.name} is a module, but {parent_name}.{child} is {value!r}")
+    assert clashes == []

@@ -1,4 +1,4 @@
-"""Tests of emotionkit.explain.faithfulness (deletion / insertion curves)."""
+"""Tests of emotionkit.explain.faithfulness_curves (deletion / insertion curves)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from emotionkit.errors import ConfigError, ExplainError
-from emotionkit.explain.faithfulness import (
+from emotionkit.explain.faithfulness_curves import (
     CURVES,
     faithfulness,
     make_baseline,

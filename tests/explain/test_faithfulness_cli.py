@@ -13,7 +13,7 @@ import emotionkit.explain as explain_pkg
 from emotionkit.cli import explain_check as cmd
 from emotionkit.cli.main import cli
 from emotionkit.errors import UnknownExplainerError
-from emotionkit.explain.faithfulness import BASELINES
+from emotionkit.explain.faithfulness_curves import BASELINES
 from emotionkit.explain.sanity import MODES
 from emotionkit.testing import InputGradientStub
 
@@ -126,7 +126,7 @@ def test_help():
 
 def test_random_curves_computed_once_and_equal_a_full_run():
     """explain-check reuses the first method's random-order curves for the next methods."""
-    from emotionkit.explain.faithfulness import faithfulness
+    from emotionkit.explain.faithfulness_curves import faithfulness
     from emotionkit.testing import TinyCNN
 
     torch.manual_seed(0)
@@ -194,7 +194,7 @@ def _check(checkpoint, out, *extra, env=None):
 @pytest.fixture()
 def no_figures(monkeypatch):
     """Record the figure paths instead of drawing them (drawing is tested above, and slow)."""
-    from emotionkit.explain.faithfulness import FaithfulnessResult
+    from emotionkit.explain.faithfulness_curves import FaithfulnessResult
     from emotionkit.explain.sanity import SanityCheckResult
 
     drawn: list[str] = []

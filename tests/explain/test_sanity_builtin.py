@@ -12,7 +12,7 @@ from torch import nn
 from emotionkit import explain
 from emotionkit.errors import ExplainError
 from emotionkit.explain._similarity import is_attribution
-from emotionkit.explain.faithfulness import faithfulness
+from emotionkit.explain.faithfulness_curves import faithfulness
 from emotionkit.explain.sanity import sanity_check
 
 ATTRIBUTION = [n for n in explain.available() if is_attribution(explain.get(n))]

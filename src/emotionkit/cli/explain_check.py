@@ -346,15 +346,15 @@ def _faithfulness_sharing_random(cache: dict[str, Any], model, name: str, images
         model: The model.
         name: Explainer name.
         images: Image batch.
-        **kwargs: Options for :func:`emotionkit.explain.faithfulness.faithfulness`.
+        **kwargs: Options for :func:`emotionkit.explain.faithfulness`.
 
     Returns:
-        The method's :class:`~emotionkit.explain.faithfulness.FaithfulnessResult` with all
+        The method's :class:`~emotionkit.explain.FaithfulnessResult` with all
         four curves.
     """
     import numpy as np
 
-    from ..explain.faithfulness import faithfulness
+    from ..explain.faithfulness_curves import faithfulness
 
     first = cache.get("result")
     if first is None:

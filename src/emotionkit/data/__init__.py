@@ -7,7 +7,7 @@ from .classes import CLASS_COLORS, CLASS_NAMES, DISPLAY_NAMES, NUM_CLASSES, clas
 from .dataset import IMAGE_SIZE, Dataset
 from .normalize import compute_stats
 from .problems import DataWarning
-from .synthetic import synthetic
+from .synthetic_faces import synthetic
 
 __all__ = [
     "CLASS_COLORS",

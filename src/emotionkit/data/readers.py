@@ -107,7 +107,7 @@ def read_any(
     Returns:
         A :class:`~emotionkit.data.Dataset`; ``dataset.skipped`` lists skipped rows.
     """
-    from .synthetic import synthetic
+    from .synthetic_faces import synthetic
 
     check_on_error(on_error)
     spec = os.fspath(path)

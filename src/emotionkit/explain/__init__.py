@@ -22,7 +22,7 @@ from typing import Any
 from ._model_state import HookSet, ModelState
 from .base import Attribution, AttributionExplainer, Explainer
 from .explanation import Explanation
-from .faithfulness import FaithfulnessResult, faithfulness, faithfulness_markdown
+from .faithfulness_curves import FaithfulnessResult, faithfulness, faithfulness_markdown
 from .hookspecs import hookimpl
 from .methods._common import clean_logits, input_gradients
 from .plugins import (

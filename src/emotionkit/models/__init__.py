@@ -14,7 +14,7 @@ from .dense import dnn_matching, dnn_param_count, match_widths
 from .ensemble import Ensemble
 from .layers import Normalize
 from .registry import ModelInfo, ModelZoo, register_model
-from .summary import ModelSummary, count_params, summary
+from .summaries import ModelSummary, count_params, summary
 
 __all__ = [
     "ModelZoo",

@@ -276,7 +276,7 @@ class ModelZoo:
         """
         entry = _entry(name)
         if name not in _COUNT_CACHE:
-            from .summary import count_params
+            from .summaries import count_params
 
             try:
                 with torch.device("meta"):
