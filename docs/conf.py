@@ -118,6 +118,32 @@ def _shipped_models_table(app):
         target.write_text(text)
 
 
+def _guide_figures(app):
+    """Draw the guides' figures into _generated/figures with docs/figures.py (when out of date).
+
+    A figure that cannot be drawn stops the build: the exception is re-raised as an error
+    rather than leaving a guide with a missing image.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    from sphinx.util import logging
+
+    logger = logging.getLogger("emotionkit.figures")
+    spec = importlib.util.spec_from_file_location("emotionkit_docs_figures",
+                                                  Path(app.confdir) / "figures.py")
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    try:
+        drawn = figures.build(Path(app.srcdir) / "_generated" / "figures", log=logger.info)
+    except Exception as exc:
+        raise RuntimeError(f"docs/figures.py could not draw the guides' figures: "
+                           f"{type(exc).__name__}: {exc}") from exc
+    if drawn:
+        logger.info(f"docs/figures.py drew {len(drawn)} figure(s) in "
+                    f"{sum(drawn.values()):.1f} s")
+
+
 def _import_path(dotted):
     """The object a dotted name stands for, or raise LookupError."""
     import importlib
@@ -224,6 +250,7 @@ def _drop_type_docstring(app, what, name, obj, options, lines):
 
 def setup(app):
     app.connect("builder-inited", _shipped_models_table)
+    app.connect("builder-inited", _guide_figures)
     # before napoleon (priority 500), which would otherwise parse dict's docstring as Google style
     app.connect("autodoc-process-docstring", _drop_type_docstring, priority=100)
     app.connect("missing-reference", _resolve_public_alias)
