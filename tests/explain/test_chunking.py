@@ -40,3 +40,18 @@ def test_explanations_record_the_chosen_chunk_and_do_not_depend_on_it():
                                             CHUNK_BUDGET["cpu"] // per_image)
     one = explain.run("saliency", model, x, max_batch=1)
     torch.testing.assert_close(auto.maps, one.maps)
+
+
+def test_chunks_are_balanced_and_cover_everything():
+    from emotionkit.explain.base import chunks
+
+    assert list(chunks(65, 64)) == [(0, 33), (33, 65)]
+    assert list(chunks(64, 64)) == [(0, 64)]
+    assert list(chunks(5, 2)) == [(0, 2), (2, 4), (4, 5)]
+    assert list(chunks(0, 8)) == []
+    for n in range(1, 40):
+        for m in range(1, 12):
+            parts = list(chunks(n, m))
+            sizes = [b - a for a, b in parts]
+            assert parts[0][0] == 0 and parts[-1][1] == n and max(sizes) <= m
+            assert max(sizes) - min(sizes) <= 1 and len(parts) == -(-n // m)
