@@ -65,6 +65,7 @@ def test_ctrl_c_mid_epoch_then_resume_is_bitwise_identical(reference, tiny_data,
     import ek_training_tiny as tiny
 
     ref_state, ref_hist, ref_es = reference
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started in the background
 
     def interrupt(trainer, epoch, batch, **kw):
         if epoch == 2 and batch == 2:
@@ -74,7 +75,7 @@ def test_ctrl_c_mid_epoch_then_resume_is_bitwise_identical(reference, tiny_data,
         _run(tiny.make(0), tiny_data, tmp_path, [LambdaCallback(on_batch_end=interrupt)])
     assert str(exc.value) == (f"training interrupted at epoch 2, batch 3/6; resume state saved "
                               f"to {tmp_path / 'last.safetensors'}")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handler restored
     _, meta = read_checkpoint(tmp_path / "last.safetensors")
     assert meta["resume"]["epoch"] == 1 and meta["resume"]["partial"]["batch"] == 3
     # resume into a differently initialised model: everything must come from the checkpoint
