@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     data = ek.Dataset.load(args.data)
-    train, val = data.split("Training"), data.split("PublicTest")
+    train, val = data.train_val_split()  # PublicTest, else a stratified tenth of Training
     print(data)
 
     # 1. The architecture: conv-BN-ReLU stages, max-pooling, global average pooling, linear.

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     data = ek.Dataset.load(args.data)
-    train, val = data.split("Training"), data.split("PublicTest")
+    train, val = data.train_val_split()  # PublicTest, else a stratified tenth of Training
 
     cnn = ek.ModelZoo.create("compact", width=args.width, seed=args.seed)
     dnn = None

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     data = ek.Dataset.load(args.data)
-    train, val = data.split("Training"), data.split("PublicTest")
+    train, val = data.train_val_split()  # PublicTest, else a stratified tenth of Training
     if args.images and args.images < len(train):  # the same classes mix, fewer images
         train = train.stratified_split(args.images / len(train), seed=args.seed)[1]
     print(f"{len(train)} training images, pixel mean {train.images.mean() / 255:.4f}, "

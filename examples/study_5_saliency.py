@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     data = ek.Dataset.load(args.data)
-    train, val = data.split("Training"), data.split("PublicTest")
+    train, val = data.train_val_split()  # PublicTest, else a stratified tenth of Training
     if args.model:
         model = resolve_model(args.model)
     else:

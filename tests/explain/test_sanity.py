@@ -286,6 +286,11 @@ def test_outputs_and_many(net, tmp_path):
     assert [r["layer"] for r in data["rows"]] == ["fc", "bn", "conv2", "conv1"]
     assert data["final"]["spearman_abs"] == pytest.approx(res.final()["spearman_abs"])
     assert len(data["scores"]["ssim_abs"][0]) == 8
+    assert "scores" not in json.loads(res.to_json())  # sanity: summary by default
+    res.scores["ssim_abs"][0, 0] = np.nan  # JSON has no NaN: one conversion makes it null
+    strict = json.loads(res.to_json(per_image=True), parse_constant=pytest.fail)
+    assert strict["scores"]["ssim_abs"][0][0] is None
+    assert strict["scores"]["ssim_abs"][0][1:] == pytest.approx(res.scores["ssim_abs"][0, 1:])
     md = res.to_markdown()
     assert "| 4 | conv1 | 4 |" in md
     table = sanity_markdown(results)

@@ -30,6 +30,7 @@ from ..runtime import model_device, resolve_precision
 from ._blur import gaussian_blur
 from ._fast_prefix import speed_up_prefix
 from ._model_state import ModelState
+from ._results import CheckResult
 from ._similarity import (
     as_image_batch,
     eval_mode,
@@ -48,7 +49,7 @@ BASELINES = ("zeros", "mean", "blur")
 
 
 @dataclass
-class FaithfulnessResult:
+class FaithfulnessResult(CheckResult):
     """Deletion/insertion curves and their areas for one method on a batch of images.
 
     Attributes:
@@ -116,6 +117,8 @@ class FaithfulnessResult:
             out[f"{kind}_gain"] = None if a is None or r is None else sign * (a - r)
         return out
 
+    per_image_by_default = True
+
     def to_dict(self, per_image: bool = True) -> dict[str, Any]:
         """A JSON-ready dict.
 
@@ -145,20 +148,6 @@ class FaithfulnessResult:
             out["aucs"] = {k: v.tolist() for k, v in self.aucs.items()}
             out["curves"] = {k: v.tolist() for k, v in self.curves.items()}
         return out
-
-    def to_json(self, path: Any = None, per_image: bool = True) -> str:
-        """Serialize to JSON; also write it atomically to ``path`` when given.
-
-        Args:
-            path: Optional destination file.
-            per_image: See :meth:`to_dict`.
-
-        Returns:
-            The JSON text.
-        """
-        from .._io import json_text
-
-        return json_text(self.to_dict(per_image=per_image), path)
 
     def to_markdown(self) -> str:
         """A one-row Markdown table of the mean AUCs (see :func:`faithfulness_markdown`).

@@ -39,10 +39,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._json import json_ready
 from .._names import unknown_name_message
 from .._random import seeded_generator
 from ..errors import ConfigError, ExplainError, UnknownLayerError
 from ..runtime import model_device
+from ._results import CheckResult
 from ._similarity import (
     as_image_batch,
     check_similarities,
@@ -73,7 +75,7 @@ MODES = ("cascading", "independent")
 
 # --------------------------------------------------------------------------- result
 @dataclass
-class SanityCheckResult:
+class SanityCheckResult(CheckResult):
     """Similarity of a method's maps to the original ones as the model is randomized.
 
     Attributes:
@@ -152,29 +154,13 @@ class SanityCheckResult:
             "n_images": int(self.targets.shape[0]),
             "options": jsonable(self.options),
             "seconds": self.seconds,
-            "final": _nan_to_none(self.final()),
-            "rows": [_nan_to_none(r) for r in self.rows()],
+            "final": json_ready(self.final()),
+            "rows": json_ready(self.rows()),
         }
         if per_image:
             out["targets"] = self.targets.tolist()
-            out["scores"] = {
-                k: [[_finite_or_none(x) for x in row] for row in v] for k, v in self.scores.items()
-            }
+            out["scores"] = json_ready(self.scores, limit=2**62)  # every value, NaN as null
         return out
-
-    def to_json(self, path: Any = None, per_image: bool = False) -> str:
-        """Serialize to JSON; also write it atomically to ``path`` when given.
-
-        Args:
-            path: Optional destination file.
-            per_image: See :meth:`to_dict`.
-
-        Returns:
-            The JSON text.
-        """
-        from .._io import json_text
-
-        return json_text(self.to_dict(per_image=per_image), path)
 
     def to_markdown(self) -> str:
         """The per-layer table in Markdown (mean ± std of each similarity).
@@ -275,14 +261,6 @@ def _decorate(ax: Any, result: SanityCheckResult, title: str) -> None:
     ax.set_ylim(-0.3, 1.05)
     ax.axhline(0.0, color="gray", lw=0.5)
     ax.set_title(title)
-
-
-def _finite_or_none(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
-
-
-def _nan_to_none(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in d.items()}
 
 
 def plot_sanity(
